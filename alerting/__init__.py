@@ -1,0 +1,1 @@
+"""Windowed statistics, surge detection, alert storage and delivery (stage 3)."""

@@ -1,0 +1,1 @@
+"""The BERT topic + sentiment classifier, its Kafka consumer, training and evaluation (stage 2)."""

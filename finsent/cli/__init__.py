@@ -1,0 +1,28 @@
+"""The `finsent` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from finsent.cli.config_cmd import app as config_app
+from finsent.cli.run_cmd import run
+from finsent.cli.setup_cmd import es_app, kafka_app
+from finsent.cli.stack_cmd import app as stack_app
+
+app = typer.Typer(
+    name="finsent",
+    help="Real-time financial sentiment monitoring: feeds -> Kafka -> BERT -> surge alerts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(config_app, name="config")
+app.add_typer(stack_app, name="stack")
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(es_app, name="es")
+app.command("run")(run)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,235 @@
+"""Typed configuration, validated once at start-up.
+
+One YAML file feeds these models; every field can be overridden by an environment variable
+``FINSENT_<SECTION>__<FIELD>`` (``__`` separates nesting levels, lists and mappings are given
+as JSON), e.g. ``FINSENT_KAFKA__BOOTSTRAP_SERVERS='["broker:9092"]'``. Environment variables
+win over the file. Unknown keys are rejected so that a misspelt key never silently falls back
+to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "FINSENT_"
+CONFIG_ENV = "FINSENT_CONFIG"
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message names the field and the fix."""
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TopicSettings(Section):
+    """Kafka topic names; other tools produce and consume these, so they are configurable."""
+
+    raw: str = Field("finsent.items.raw", description="RawItem topic (ingest -> classify).")
+    scored: str = Field(
+        "finsent.items.scored", description="ScoredItem topic (classify -> alerting)."
+    )
+    alerts: str = Field("finsent.alerts", description="Alert events topic.")
+    deadletter: str = Field(
+        "finsent.deadletter", description="Messages that could not be decoded or processed."
+    )
+
+
+class KafkaSettings(Section):
+    """Where Kafka is and how to authenticate. A loopback address means the local stack."""
+
+    bootstrap_servers: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1:9092"],
+        min_length=1,
+        description="host:port list. A single loopback address is served by `finsent stack`.",
+    )
+    client_id: str = Field("finsent", description="Client id reported to the brokers.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Transport security."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism; required with SASL_* protocols."
+    )
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    ssl_cafile: Path | None = Field(None, description="CA bundle (PEM) to verify brokers.")
+    ssl_certfile: Path | None = Field(None, description="Client certificate (PEM) for mTLS.")
+    ssl_keyfile: Path | None = Field(None, description="Client key (PEM) for mTLS.")
+    ssl_check_hostname: bool = Field(True, description="Check broker host names under TLS.")
+    request_timeout_ms: int = Field(30_000, gt=0, description="Per-request timeout, ms.")
+    topic_partitions: int = Field(
+        4, ge=1, description="Partitions for topics finsent creates (max consumers per group)."
+    )
+    topic_replication_factor: int = Field(
+        1, ge=1, description="Replication factor for topics finsent creates (3 in production)."
+    )
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Self:
+        if self.security_protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name in ("sasl_mechanism", "sasl_username", "sasl_password")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"security_protocol {self.security_protocol} needs {', '.join(missing)}"
+                )
+        return self
+
+
+class ElasticsearchSettings(Section):
+    """Where Elasticsearch is and how to authenticate. A loopback URL means the local stack."""
+
+    hosts: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:9200"],
+        min_length=1,
+        description="Node URLs. A single loopback URL is served by `finsent stack`.",
+    )
+    api_key: SecretStr | None = Field(None, description="API key (id:key, base64) (secret).")
+    username: str | None = Field(None, description="Basic-auth user name.")
+    password: SecretStr | None = Field(None, description="Basic-auth password (secret).")
+    ca_certs: Path | None = Field(None, description="CA bundle (PEM) to verify the nodes.")
+    verify_certs: bool = Field(True, description="Verify TLS certificates.")
+    request_timeout_s: float = Field(30.0, gt=0, description="Per-request timeout, seconds.")
+    index_prefix: str = Field(
+        "finsent", pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Prefix of every index/alias."
+    )
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> Self:
+        if self.api_key is not None and self.username is not None:
+            raise ValueError("set either api_key or username/password, not both")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        return self
+
+
+class StackSettings(Section):
+    """The local Kafka + Elasticsearch that `finsent stack up` runs on loopback for dev/CI."""
+
+    dir: Path = Field(Path(".stack"), description="State and logs (git-ignored).")
+    cache_dir: Path = Field(
+        Path("~/.cache/finsent"), description="Verified downloads, shared by every checkout."
+    )
+    maven_url: str = Field(
+        "https://repo1.maven.org/maven2", description="Maven repository the servers come from."
+    )
+    kafka_version: Literal["4.1.1"] = Field("4.1.1", description="Pinned Apache Kafka version.")
+    elasticsearch_version: Literal["8.19.21"] = Field(
+        "8.19.21", description="Pinned Elasticsearch version (integ-test-zip on Maven Central)."
+    )
+    java_home: Path | None = Field(
+        None, description="JDK to run the servers; default: the best installed JDK >= 17."
+    )
+    kafka_controller_port: int = Field(9093, gt=0, lt=65536, description="KRaft controller port.")
+    elasticsearch_transport_port: int = Field(
+        9300, gt=0, lt=65536, description="Elasticsearch transport port."
+    )
+    kafka_heap_mb: int = Field(768, ge=256, description="Kafka JVM heap, MiB.")
+    elasticsearch_heap_mb: int = Field(1024, ge=512, description="Elasticsearch JVM heap, MiB.")
+    startup_timeout_s: float = Field(180.0, gt=0, description="Deadline for readiness, s.")
+    shutdown_timeout_s: float = Field(60.0, gt=0, description="Deadline for a clean stop, s.")
+    run_as_user: str = Field(
+        "finsent",
+        description="Unprivileged user Elasticsearch runs as when finsent runs as root.",
+    )
+
+
+class LoggingSettings(Section):
+    """Structured logs on stderr."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Level.")
+    format: Literal["json", "console"] = Field(
+        "json", description="json: one event per line; console: human-readable."
+    )
+
+
+class Settings(BaseSettings):
+    """The whole finsent configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    stack: StackSettings = Field(default_factory=StackSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables override the YAML file (passed as init values)."""
+        return env_settings, init_settings
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration as plain data, secrets replaced by asterisks."""
+        return self.model_dump(mode="json")
+
+
+def _describe(error: Any) -> str:
+    loc = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        model: type[BaseModel] = Settings
+        for part in error["loc"][:-1]:
+            field = model.model_fields.get(str(part))
+            annotation = field.annotation if field else None
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                break
+            model = annotation
+        guess = difflib.get_close_matches(str(error["loc"][-1]), list(model.model_fields), n=1)
+        hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+        return f"{loc}: unknown key{hint}"
+    return f"{loc}: {error['msg']}"
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Read, merge (file < environment) and validate the configuration.
+
+    ``path`` defaults to ``$FINSENT_CONFIG``; with neither, defaults and the environment apply.
+    Raises ``ConfigError`` whose message names every bad field.
+    """
+    if path is None and os.environ.get(CONFIG_ENV):
+        path = os.environ[CONFIG_ENV]
+    data: dict[str, Any] = {}
+    where = "environment"
+    if path is not None:
+        where = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must be a mapping at the top level")
+        data = loaded
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = "\n".join(f"  - {_describe(err)}" for err in exc.errors())
+        raise ConfigError(f"invalid configuration ({where}):\n{problems}") from None

@@ -1,0 +1,56 @@
+"""Elasticsearch client and index templates built from ``ElasticsearchSettings``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from finsent.config import ElasticsearchSettings
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "deploy" / "elasticsearch"
+
+
+def make_client(settings: ElasticsearchSettings, **overrides: Any) -> Elasticsearch:
+    """A client for 8.x and 9.x servers with the configured authentication and TLS."""
+    options: dict[str, Any] = {
+        "hosts": list(settings.hosts),
+        "request_timeout": settings.request_timeout_s,
+        "verify_certs": settings.verify_certs,
+    }
+    if settings.ca_certs is not None:
+        options["ca_certs"] = str(settings.ca_certs)
+    if settings.api_key is not None:
+        options["api_key"] = settings.api_key.get_secret_value()
+    elif settings.username is not None and settings.password is not None:
+        options["basic_auth"] = (settings.username, settings.password.get_secret_value())
+    return Elasticsearch(**(options | overrides))
+
+
+def load_templates(directory: Path = TEMPLATES_DIR) -> dict[str, dict[str, Any]]:
+    """Composable index templates shipped in ``deploy/elasticsearch`` (name -> body)."""
+    return {
+        path.name.removesuffix(".template.json"): json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(directory.glob("*.template.json"))
+    }
+
+
+def install_templates(
+    client: Elasticsearch, prefix: str, directory: Path = TEMPLATES_DIR
+) -> list[str]:
+    """Install (idempotently overwrite) every shipped template under ``prefix``."""
+    installed = []
+    for name, body in load_templates(directory).items():
+        full = f"{prefix}-{name}"
+        patterns = [p.replace("finsent", prefix, 1) for p in body["index_patterns"]]
+        client.indices.put_index_template(
+            name=full,
+            index_patterns=patterns,
+            template=body["template"],
+            priority=body.get("priority", 100),
+            meta=body.get("_meta"),
+        )
+        installed.append(full)
+    return installed

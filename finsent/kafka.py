@@ -1,0 +1,87 @@
+"""Kafka clients built from ``KafkaSettings``: one place knows about TLS and SASL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from finsent.config import KafkaSettings
+
+
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Connection options shared by producers, consumers and the admin client."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": list(settings.bootstrap_servers),
+        "client_id": settings.client_id,
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.security_protocol.startswith("SASL_"):
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        if settings.sasl_password is not None:
+            options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_check_hostname"] = settings.ssl_check_hostname
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            value = getattr(settings, name)
+            if value is not None:
+                options[name] = str(value)
+    return options
+
+
+def make_producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
+    """A durable producer: every write acknowledged by all in-sync replicas, idempotent."""
+    options = client_options(settings) | {
+        "acks": "all",
+        "enable_idempotence": True,
+        "compression_type": "gzip",
+        "linger_ms": 20,
+        "request_timeout_ms": settings.request_timeout_ms,
+    }
+    return KafkaProducer(**(options | overrides))
+
+
+def make_consumer(
+    settings: KafkaSettings, group_id: str | None, *topics: str, **overrides: Any
+) -> KafkaConsumer:
+    """A consumer that commits only when told to (after outputs are durable)."""
+    options = client_options(settings) | {
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+    }
+    return KafkaConsumer(*topics, **(options | overrides))
+
+
+def make_admin(settings: KafkaSettings) -> KafkaAdminClient:
+    """An admin client (topic management, health checks)."""
+    return KafkaAdminClient(
+        **client_options(settings), request_timeout_ms=settings.request_timeout_ms
+    )
+
+
+def ensure_topics(settings: KafkaSettings, names: Iterable[str] | None = None) -> list[str]:
+    """Create missing topics (default: the four finsent topics); returns the ones created."""
+    wanted = list(names) if names is not None else list(settings.topics.model_dump().values())
+    admin = make_admin(settings)
+    try:
+        missing = [name for name in wanted if name not in set(admin.list_topics())]
+        created: list[str] = []
+        for name in missing:
+            topic = NewTopic(
+                name=name,
+                num_partitions=settings.topic_partitions,
+                replication_factor=settings.topic_replication_factor,
+            )
+            try:
+                admin.create_topics([topic])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass  # another process created it in between: the goal is reached
+        return created
+    finally:
+        admin.close()

@@ -1,0 +1,161 @@
+"""The message contract between stages: JSON on the wire, versioned, field names public.
+
+Consumers ignore fields they do not know (so producers may add some), but a message with
+another ``schema_version`` or one that breaks the schema raises ``SchemaError``, the single
+error type the dead-letter path catches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+)
+
+SCHEMA_VERSION: Literal[1] = 1
+
+SentimentLabel = Literal["negative", "neutral", "positive"]
+SENTIMENT_LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_utc),
+    PlainSerializer(lambda v: v.isoformat().replace("+00:00", "Z"), return_type=str),
+]
+"""A timezone-aware instant, normalised to UTC, written as ISO-8601 with ``Z``."""
+
+
+class SchemaError(ValueError):
+    """A message that cannot be accepted; ``reason`` is what the dead-letter record stores."""
+
+    def __init__(self, reason: str, payload: bytes | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.payload = payload
+
+
+class Message(BaseModel):
+    """Base of every wire message: unknown fields ignored, instances immutable."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class RawItem(Message):
+    """One news article or comment, normalised by ingest."""
+
+    id: str = Field(min_length=1, description="Stable: hash of source + guid or canonical URL.")
+    source: str = Field(min_length=1, description="Configured source name.")
+    kind: Literal["news", "comment"]
+    title: str = ""
+    text: str = ""
+    url: str | None = None
+    published_at: UtcDatetime
+    fetched_at: UtcDatetime
+    lang: str | None = None
+    symbols: list[str] = Field(default_factory=list, description="Tickers given by the source.")
+    author: str | None = Field(None, description="Pseudonymised unless raw handles opted in.")
+    story_id: str | None = Field(None, description="Shared by syndicated copies of one story.")
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class Prediction(BaseModel):
+    """A classifier head's output: the arg-max label and the probability of every label."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    label: str
+    scores: dict[str, float]
+
+
+class SentimentPrediction(Prediction):
+    """Sentiment head output over the fixed three labels."""
+
+    label: SentimentLabel
+
+
+class ScoredItem(RawItem):
+    """A RawItem with the classifier's verdicts."""
+
+    sentiment: SentimentPrediction
+    topic: Prediction
+    tickers: list[str] = Field(default_factory=list, description="All tickers tagged.")
+    model: str = Field(min_length=1, description="name@version of the model that scored it.")
+    classified_at: UtcDatetime
+
+
+class AlertSample(BaseModel):
+    """Evidence: one of the most negative items in the window."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    title: str
+    url: str | None = None
+    score: float = Field(description="Negative-sentiment probability.")
+
+
+class Alert(Message):
+    """A surge of negative sentiment for one key, firing or resolved."""
+
+    id: str = Field(min_length=1)
+    rule: str = Field(min_length=1)
+    key: str = Field(pattern=r"^[a-z_]+:.+$", description="e.g. ticker:AAPL, topic:Macro")
+    status: Literal["firing", "resolved"]
+    window_start: UtcDatetime
+    window_end: UtcDatetime
+    observed: float = Field(ge=0)
+    expected: float = Field(ge=0)
+    ratio: float = Field(ge=0)
+    p_value: float = Field(ge=0, le=1)
+    severity: Literal["low", "medium", "high", "critical"]
+    samples: list[AlertSample] = Field(default_factory=list)
+    kibana_url: str | None = None
+    created_at: UtcDatetime
+
+
+M = TypeVar("M", bound=Message)
+
+
+def encode(message: Message) -> bytes:
+    """Serialise a message to its wire form (compact UTF-8 JSON)."""
+    return message.model_dump_json().encode("utf-8")
+
+
+def decode(model: type[M], payload: bytes | str) -> M:
+    """Parse wire bytes into ``model``; any problem is a ``SchemaError`` with a reason."""
+    raw = payload.encode("utf-8") if isinstance(payload, str) else payload
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "<message>"
+        if first["loc"] == ("schema_version",):
+            reason = f"unsupported schema_version (this build reads {SCHEMA_VERSION})"
+        elif first["type"] == "json_invalid":
+            reason = f"not valid JSON: {first['msg']}"
+        else:
+            reason = f"{model.__name__}.{loc}: {first['msg']}"
+        if exc.error_count() > 1:
+            reason += f" (+{exc.error_count() - 1} more)"
+        raise SchemaError(reason, raw) from None
+
+
+def make_item_id(source: str, key: str) -> str:
+    """The stable item id: a hash of the source name and the item's guid or canonical URL."""
+    return hashlib.sha256(f"{source}\x1f{key}".encode()).hexdigest()[:32]

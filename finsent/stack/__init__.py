@@ -1,0 +1,1 @@
+"""The local Kafka + Elasticsearch stack for development, tests, CI and `make run`."""

@@ -1,0 +1,1 @@
+"""Feed sources, normalisation, deduplication and the Kafka producer (stage 1)."""
