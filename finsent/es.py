@@ -29,28 +29,30 @@ def make_client(settings: ElasticsearchSettings, **overrides: Any) -> Elasticsea
     return Elasticsearch(**(options | overrides))
 
 
-def load_templates(directory: Path = TEMPLATES_DIR) -> dict[str, dict[str, Any]]:
-    """Composable index templates shipped in ``deploy/elasticsearch`` (name -> body)."""
-    return {
-        path.name.removesuffix(".template.json"): json.loads(path.read_text(encoding="utf-8"))
-        for path in sorted(directory.glob("*.template.json"))
-    }
+def load_templates(prefix: str, directory: Path = TEMPLATES_DIR) -> dict[str, dict[str, Any]]:
+    """Composable index templates shipped in ``deploy/elasticsearch``, for ``prefix``.
+
+    The files are written for the default prefix ``finsent``; index patterns and aliases are
+    renamed to the configured one.
+    """
+    templates = {}
+    for path in sorted(directory.glob("*.template.json")):
+        text = path.read_text(encoding="utf-8").replace('"finsent-', f'"{prefix}-')
+        templates[f"{prefix}-{path.name.removesuffix('.template.json')}"] = json.loads(text)
+    return templates
 
 
 def install_templates(
     client: Elasticsearch, prefix: str, directory: Path = TEMPLATES_DIR
 ) -> list[str]:
     """Install (idempotently overwrite) every shipped template under ``prefix``."""
-    installed = []
-    for name, body in load_templates(directory).items():
-        full = f"{prefix}-{name}"
-        patterns = [p.replace("finsent", prefix, 1) for p in body["index_patterns"]]
+    templates = load_templates(prefix, directory)
+    for name, body in templates.items():
         client.indices.put_index_template(
-            name=full,
-            index_patterns=patterns,
+            name=name,
+            index_patterns=body["index_patterns"],
             template=body["template"],
             priority=body.get("priority", 100),
             meta=body.get("_meta"),
         )
-        installed.append(full)
-    return installed
+    return list(templates)

@@ -132,7 +132,8 @@ class LocalKafka:
         healthy = False
         detail = ""
         if self.endpoint is not None and not port_open(*self.endpoint):
-            return ServerStatus(self.name, self.describe(), True, pid, False, "port closed")
+            detail = "port closed" if pid else f"port closed, {self.process.last_exit}"
+            return ServerStatus(self.name, self.describe(), True, pid, False, detail)
         try:
             admin = KafkaAdminClient(
                 bootstrap_servers=self.settings.kafka.bootstrap_servers,

@@ -59,8 +59,8 @@ class Stack:
                     waiting.remove(server)
                 elif current.pid is None:
                     raise StackError(
-                        f"{server.name} exited during start-up; end of its log:\n"
-                        f"{server.log_tail()}"
+                        f"{server.name} exited during start-up ({current.detail}); "
+                        f"end of its log:\n{server.log_tail()}"
                     )
             if waiting and time.monotonic() > deadline:
                 names = ", ".join(s.name for s in waiting)

@@ -23,6 +23,7 @@ class ManagedProcess:
         self.pid_file = pid_file
         self.log_file = log_file
         self.marker = marker
+        self.last_exit = ""
 
     def pid(self) -> int | None:
         """The live server's pid, or None (a stale pid file is removed)."""
@@ -36,6 +37,7 @@ class ManagedProcess:
             cmdline = b""
         if self.marker.encode() in cmdline and not _is_zombie(pid):
             return pid
+        self.last_exit = f"pid {pid}: {'exited' if not cmdline else 'another program'}"
         self.pid_file.unlink(missing_ok=True)
         return None
 

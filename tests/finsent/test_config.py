@@ -1,0 +1,123 @@
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import SecretStr
+
+from finsent.config import ConfigError, Settings, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "finsent.example.yaml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "finsent.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_point_at_the_local_stack() -> None:
+    settings = Settings()
+    assert settings.kafka.bootstrap_servers == ["127.0.0.1:9092"]
+    assert settings.kafka.topics.raw == "finsent.items.raw"
+    assert settings.kafka.topics.scored == "finsent.items.scored"
+    assert settings.kafka.topics.alerts == "finsent.alerts"
+    assert settings.kafka.topics.deadletter == "finsent.deadletter"
+
+
+def test_misspelt_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, "kafka:\n  bootstrap_server: ['b:9092']\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    message = str(err.value)
+    assert "kafka.bootstrap_server: unknown key" in message
+    assert "did you mean 'bootstrap_servers'" in message
+
+
+def test_unknown_top_level_section_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="kafak: unknown key"):
+        load_settings(write(tmp_path, "kafak: {}\n"))
+
+
+def test_bad_value_names_field_and_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, "kafka:\n  topic_partitions: 0\n")
+    with pytest.raises(ConfigError, match=r"kafka\.topic_partitions: .*greater than or equal to 1"):
+        load_settings(path)
+
+
+def test_sasl_without_credentials_is_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, "kafka:\n  security_protocol: SASL_SSL\n")
+    with pytest.raises(ConfigError, match="needs sasl_mechanism, sasl_username, sasl_password"):
+        load_settings(path)
+
+
+def test_es_api_key_and_basic_auth_are_exclusive(tmp_path: Path) -> None:
+    path = write(tmp_path, "elasticsearch:\n  api_key: k\n  username: u\n  password: p\n")
+    with pytest.raises(ConfigError, match="either api_key or username"):
+        load_settings(path)
+
+
+def test_not_yaml_and_missing_file_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(write(tmp_path, "kafka: [unclosed\n"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="mapping at the top level"):
+        load_settings(write(tmp_path, "- a\n- b\n"))
+
+
+def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "kafka:\n  client_id: from-file\n  topics:\n    raw: file.raw\n")
+    monkeypatch.setenv("FINSENT_KAFKA__CLIENT_ID", "from-env")
+    monkeypatch.setenv("FINSENT_KAFKA__BOOTSTRAP_SERVERS", '["a:1", "b:2"]')
+    settings = load_settings(path)
+    assert settings.kafka.client_id == "from-env"
+    assert settings.kafka.bootstrap_servers == ["a:1", "b:2"]
+    assert settings.kafka.topics.raw == "file.raw"  # deep merge keeps sibling file values
+
+
+def test_misspelt_environment_variable_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_KAFKA__CLIENTID", "x")
+    with pytest.raises(ConfigError, match=r"kafka\.clientid: unknown key"):
+        load_settings(None)
+
+
+def test_config_env_var_selects_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_CONFIG", str(write(tmp_path, "logging:\n  level: DEBUG\n")))
+    assert load_settings().logging.level == "DEBUG"
+
+
+def test_secrets_are_secretstr_and_masked(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "kafka:\n  security_protocol: SASL_PLAINTEXT\n  sasl_mechanism: PLAIN\n"
+        "  sasl_username: u\n  sasl_password: hunter2\nelasticsearch:\n  api_key: s3cr3t\n",
+    )
+    settings = load_settings(path)
+    assert isinstance(settings.kafka.sasl_password, SecretStr)
+    assert settings.kafka.sasl_password.get_secret_value() == "hunter2"
+    dumped = yaml.safe_dump(settings.masked())
+    assert "hunter2" not in dumped
+    assert "s3cr3t" not in dumped
+    assert "**********" in dumped
+
+
+def test_example_config_is_valid_and_documents_every_field() -> None:
+    settings = load_settings(EXAMPLE)
+    text = EXAMPLE.read_text()
+
+    def fields(model: object, prefix: str = "") -> list[str]:
+        out = []
+        for name, info in type(model).model_fields.items():  # type: ignore[attr-defined]
+            value = getattr(model, name)
+            if hasattr(type(value), "model_fields"):
+                out += fields(value, f"{prefix}{name}.")
+            else:
+                out.append(f"{prefix}{name}")
+                assert info.description, f"{prefix}{name} has no description"
+        return out
+
+    for dotted in fields(settings):
+        leaf = dotted.rsplit(".", 1)[-1]
+        assert f"{leaf}:" in text, f"{dotted} is not in {EXAMPLE.name}"
+        env = "FINSENT_" + dotted.upper().replace(".", "__")
+        assert env in text, f"{env} is not documented in {EXAMPLE.name}"

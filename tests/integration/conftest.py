@@ -1,0 +1,37 @@
+"""Integration tests run against the real Kafka and Elasticsearch of `finsent stack`.
+
+The session fixture brings the stack up (idempotently) and fails, never skips, when it
+cannot: CI must not go green without them. A stack this session started is stopped at the
+end; one that was already running (a developer's) is left alone. Every test works on its
+own random topic / index names.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from finsent.config import Settings, load_settings
+from finsent.stack.manager import Stack, StackError
+
+
+@pytest.fixture(scope="session")
+def settings() -> Iterator[Settings]:
+    settings = load_settings()
+    stack = Stack(settings, say=lambda line: print(f"[stack] {line}"))
+    already = all(s.healthy for s in stack.status() if s.managed)
+    try:
+        stack.up()
+    except StackError as exc:
+        pytest.fail(f"the local stack did not come up: {exc}", pytrace=False)
+    yield settings
+    if not already:
+        stack.down()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A fresh lower-case name fragment for this test's topics and indices."""
+    return f"t{uuid.uuid4().hex[:10]}"
