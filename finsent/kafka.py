@@ -60,7 +60,9 @@ def make_consumer(
 def make_admin(settings: KafkaSettings) -> KafkaAdminClient:
     """An admin client (topic management, health checks)."""
     return KafkaAdminClient(
-        **client_options(settings), request_timeout_ms=settings.request_timeout_ms
+        **client_options(settings),
+        request_timeout_ms=settings.request_timeout_ms,
+        bootstrap_timeout_ms=settings.request_timeout_ms,
     )
 
 
