@@ -18,10 +18,10 @@ from pathlib import Path
 from finsent.config import Settings
 from finsent.es import make_client
 from finsent.stack.artifacts import elasticsearch_artifact, fetch
-from finsent.stack.endpoints import local_elasticsearch, port_open
+from finsent.stack.endpoints import local_elasticsearch, require_free
 from finsent.stack.jdk import pick
 from finsent.stack.process import ManagedProcess
-from finsent.stack.server import ServerError, ServerStatus
+from finsent.stack.server import ServerStatus
 
 SHARED_ROOT = Path("/var/lib/finsent-stack")
 
@@ -116,11 +116,7 @@ class LocalElasticsearch:
     def start(self) -> None:
         """Fetch, unpack, configure and launch (returns at once)."""
         assert self.endpoint is not None
-        if port_open(*self.endpoint):
-            raise ServerError(
-                f"port {self.endpoint[1]} is taken by another process; stop it or set "
-                "elasticsearch.hosts to a free loopback port"
-            )
+        require_free(self.endpoint, "elasticsearch.hosts")
         stack = self.settings.stack
         archive = fetch(
             elasticsearch_artifact(self.version), stack.maven_url, stack.cache_dir.expanduser()

@@ -6,6 +6,8 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from finsent.stack.server import ServerError
+
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 
@@ -45,3 +47,12 @@ def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def require_free(endpoint: tuple[str, int], setting: str) -> None:
+    """Refuse to start a server on a port something else already holds."""
+    if port_open(*endpoint):
+        raise ServerError(
+            f"port {endpoint[1]} is taken by another process; stop it or set "
+            f"{setting} to a free loopback port"
+        )

@@ -11,7 +11,7 @@ from kafka import KafkaAdminClient
 
 from finsent.config import Settings
 from finsent.stack.artifacts import fetch, kafka_artifacts
-from finsent.stack.endpoints import local_kafka, port_open
+from finsent.stack.endpoints import local_kafka, port_open, require_free
 from finsent.stack.jdk import pick
 from finsent.stack.process import ManagedProcess
 from finsent.stack.server import ServerError, ServerStatus
@@ -90,11 +90,7 @@ class LocalKafka:
     def start(self) -> None:
         """Fetch, configure, format storage on first start and launch (returns at once)."""
         assert self.endpoint is not None
-        if port_open(*self.endpoint):
-            raise ServerError(
-                f"port {self.endpoint[1]} is taken by another process; stop it or set "
-                "kafka.bootstrap_servers to a free loopback port"
-            )
+        require_free(self.endpoint, "kafka.bootstrap_servers")
         stack = self.settings.stack
         jars = [
             fetch(a, stack.maven_url, stack.cache_dir.expanduser())
