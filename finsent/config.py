@@ -148,6 +148,30 @@ class StackSettings(Section):
     )
 
 
+class ClassifierSettings(Section):
+    """The BERT topic + sentiment stage (`finsent classify`)."""
+
+    model_dir: Path | None = Field(
+        None, description="Model folder from `finsent train`; default: the shipped model."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: the GPU when torch sees one, else the CPU."
+    )
+    max_length: int = Field(128, ge=8, le=512, description="Truncation length, tokens.")
+    max_batch_items: int = Field(64, ge=1, description="Micro-batch bound: items.")
+    max_wait_ms: int = Field(50, ge=0, description="Micro-batch bound: wait for more, ms.")
+    max_batch_tokens: int = Field(
+        8192, ge=64, description="Micro-batch bound: padded tokens (longest x items)."
+    )
+    quantize_int8: bool = Field(
+        False, description="CPU only: dynamic int8 quantisation of the linear layers."
+    )
+    group_id: str = Field("finsent-classify", description="Kafka consumer group.")
+    max_poll_interval_ms: int = Field(
+        300_000, ge=10_000, description="Kafka max.poll.interval.ms; a batch never nears it."
+    )
+
+
 class LoggingSettings(Section):
     """Structured logs on stderr."""
 
@@ -170,6 +194,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

@@ -159,3 +159,39 @@ def decode(model: type[M], payload: bytes | str) -> M:
 def make_item_id(source: str, key: str) -> str:
     """The stable item id: a hash of the source name and the item's guid or canonical URL."""
     return hashlib.sha256(f"{source}\x1f{key}".encode()).hexdigest()[:32]
+
+
+class DeadLetter(Message):
+    """A message a stage could not use, kept with the reason and where it came from."""
+
+    stage: str
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None = None
+    payload: str = Field(description="The original bytes, decoded as UTF-8 with replacement.")
+    failed_at: UtcDatetime
+
+    @classmethod
+    def of(
+        cls,
+        stage: str,
+        reason: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        payload: bytes | None,
+    ) -> DeadLetter:
+        """Build the record for a consumed message that failed."""
+        return cls(
+            stage=stage,
+            reason=reason,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key.decode("utf-8", "replace") if key is not None else None,
+            payload=(payload or b"").decode("utf-8", "replace"),
+            failed_at=datetime.now(UTC),
+        )

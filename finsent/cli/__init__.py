@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from classifier.cli import evaluate, train
 from finsent.cli.config_cmd import app as config_app
 from finsent.cli.run_cmd import run
 from finsent.cli.setup_cmd import es_app, kafka_app
@@ -21,6 +22,8 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(es_app, name="es")
 app.command("run")(run)
+app.command("train")(train)
+app.command("eval")(evaluate)
 
 
 def main() -> None:

