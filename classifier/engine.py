@@ -116,12 +116,17 @@ class Engine:
         try:
             return self._forward(self._tokenise(texts))
         except torch.OutOfMemoryError:
-            if len(texts) == 1:
-                raise
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            middle = len(texts) // 2
-            return self.forward(texts[:middle]) + self.forward(texts[middle:])
+            return self._halves(texts)
+
+    def _halves(self, texts: Sequence[str]) -> list[Scores]:
+        if len(texts) == 1:
+            raise torch.OutOfMemoryError(
+                "one item does not fit: lower classifier.max_length or use a smaller model"
+            )
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        middle = len(texts) // 2
+        return self.forward(texts[:middle]) + self.forward(texts[middle:])
 
     def predict(
         self, texts: Sequence[str], max_items: int = 64, max_tokens: int = 8192
@@ -147,7 +152,7 @@ class Engine:
             try:
                 scores = self._forward(tensors)
             except torch.OutOfMemoryError:
-                scores = self.forward([texts[i] for i in batch])
+                scores = self._halves([texts[i] for i in batch])
             for index, score in zip(batch, scores, strict=True):
                 results[index] = score
         return [r for r in results if r is not None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from classifier.cli import evaluate, train
+from classifier.cli import classify, evaluate, train
 from finsent.cli.config_cmd import app as config_app
 from finsent.cli.run_cmd import run
 from finsent.cli.setup_cmd import es_app, kafka_app
@@ -24,6 +24,7 @@ app.add_typer(es_app, name="es")
 app.command("run")(run)
 app.command("train")(train)
 app.command("eval")(evaluate)
+app.command("classify")(classify)
 
 
 def main() -> None:

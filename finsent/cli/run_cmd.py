@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from types import FrameType
-
 from kafka.errors import KafkaError
 
 from finsent.cli.common import ConfigOption, fail, settings_or_exit
 from finsent.es import install_templates, make_client
 from finsent.kafka import ensure_topics
 from finsent.logs import configure, get_logger
+from finsent.signals import stop_on_signals
 
 STAGES: dict[str, object] = {}
 """name -> stage class; empty until the ingest, classifier and alerting stages land."""
@@ -32,14 +29,7 @@ def run(config: ConfigOption = None, heartbeat_s: float = 60.0) -> None:
     except Exception as exc:  # noqa: BLE001 - elasticsearch transport errors vary by version
         fail(f"Elasticsearch at {settings.elasticsearch.hosts} is not usable: {exc}")
     log.info("prepared", topics_created=created, templates=templates)
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    stop = stop_on_signals(log)
     log.info("running", stages=sorted(STAGES) or "none built yet")
     while not stop.wait(heartbeat_s):
         log.info("heartbeat", stages=sorted(STAGES))

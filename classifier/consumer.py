@@ -1,0 +1,165 @@
+"""`finsent classify`: raw topic -> engine -> scored topic, committed after the outputs.
+
+Each loop polls at most ``max_batch_items`` records for at most ``max_wait_ms``, scores them
+in planned micro-batches, produces ScoredItems keyed by item id (plus dead letters), waits for
+the broker to acknowledge them, and only then commits the offsets: at-least-once, and the
+stable id makes a replay harmless downstream. A loop's work is bounded by the batch bounds,
+far below ``max_poll_interval_ms``, so slow batches never trigger a rebalance.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from classifier.engine import Engine
+from classifier.entities import TickerTagger
+from finsent.config import Settings
+from finsent.kafka import make_consumer, make_producer
+from finsent.logs import get_logger
+from finsent.schemas import (
+    DeadLetter,
+    Prediction,
+    RawItem,
+    SchemaError,
+    ScoredItem,
+    SentimentPrediction,
+    decode,
+    encode,
+)
+
+STAGE = "classify"
+
+
+def item_text(item: RawItem) -> str:
+    """What the model reads: the title, then the body."""
+    return ". ".join(part for part in (item.title.strip(), item.text.strip()) if part)
+
+
+@dataclass
+class BatchResult:
+    """What one loop did (for metrics, logs and tests)."""
+
+    scored: int = 0
+    dead: int = 0
+
+
+class ClassifyConsumer:
+    """One member of the classifier consumer group."""
+
+    def __init__(self, settings: Settings, engine: Engine, tagger: TickerTagger) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.tagger = tagger
+        self.log = get_logger(STAGE)
+        self.consumer: Any = None
+        self.producer: Any = None
+
+    def setup(self) -> None:
+        """Join the group and open the producer."""
+        options = self.settings.classifier
+        self.consumer = make_consumer(
+            self.settings.kafka,
+            options.group_id,
+            self.settings.kafka.topics.raw,
+            max_poll_records=options.max_batch_items,
+            max_poll_interval_ms=options.max_poll_interval_ms,
+        )
+        self.producer = make_producer(self.settings.kafka)
+
+    def _poll(self) -> list[Any]:
+        """Up to max_batch_items records, waiting at most max_wait_ms after the first."""
+        options = self.settings.classifier
+        records: list[Any] = []
+        deadline: float | None = None
+        while len(records) < options.max_batch_items:
+            remaining_ms = 500 if deadline is None else (deadline - time.monotonic()) * 1000
+            if remaining_ms <= 0:
+                break
+            batches = self.consumer.poll(
+                timeout_ms=int(remaining_ms),
+                max_records=options.max_batch_items - len(records),
+            )
+            fresh = [r for part in batches.values() for r in part]
+            if not fresh and deadline is None:
+                break  # idle: let the caller check for shutdown
+            records += fresh
+            if deadline is None and records:
+                deadline = time.monotonic() + options.max_wait_ms / 1000
+        return records
+
+    def _dead_letter(self, record: Any, reason: str) -> None:
+        letter = DeadLetter.of(
+            STAGE, reason, record.topic, record.partition, record.offset, record.key, record.value
+        )
+        self.producer.send(
+            self.settings.kafka.topics.deadletter, key=record.key, value=encode(letter)
+        )
+        self.log.warning(
+            "dead-lettered", reason=reason, partition=record.partition, offset=record.offset
+        )
+
+    def score(self, items: list[RawItem]) -> list[ScoredItem]:
+        """Classify and tag a batch of items."""
+        options = self.settings.classifier
+        scores = self.engine.predict(
+            [item_text(i) for i in items], options.max_batch_items, options.max_batch_tokens
+        )
+        now = datetime.now(UTC)
+        return [
+            ScoredItem(
+                **item.model_dump(),
+                sentiment=SentimentPrediction(label=s.sentiment_label, scores=s.sentiment),
+                topic=Prediction(label=s.topic_label, scores=s.topic),
+                tickers=self.tagger.tag(item.title, item.text, item.symbols),
+                model=self.engine.spec.tag,
+                classified_at=now,
+            )
+            for item, s in zip(items, scores, strict=True)
+        ]
+
+    def run_once(self) -> BatchResult:
+        """Poll, score, produce, flush, commit."""
+        records = self._poll()
+        result = BatchResult()
+        if not records:
+            return result
+        good: list[tuple[Any, RawItem]] = []
+        for record in records:
+            try:
+                item = decode(RawItem, record.value)
+            except SchemaError as exc:
+                self._dead_letter(record, exc.reason)
+                result.dead += 1
+                continue
+            if not item_text(item):
+                self._dead_letter(record, "nothing to classify: empty title and text")
+                result.dead += 1
+                continue
+            good.append((record, item))
+        if good:
+            for scored in self.score([item for _, item in good]):
+                self.producer.send(
+                    self.settings.kafka.topics.scored, key=scored.id.encode(), value=encode(scored)
+                )
+            result.scored = len(good)
+        self.producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
+        self.consumer.commit()
+        return result
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set; the batch in hand is finished and committed first."""
+        while not stop.is_set():
+            result = self.run_once()
+            if result.scored or result.dead:
+                self.log.info("batch", scored=result.scored, dead=result.dead)
+
+    def close(self) -> None:
+        """Leave the group and close the producer (outputs of committed batches are durable)."""
+        if self.consumer is not None:
+            self.consumer.close()
+        if self.producer is not None:
+            self.producer.close()

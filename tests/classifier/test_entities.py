@@ -1,0 +1,31 @@
+import pytest
+
+from classifier.entities import TickerTagger
+
+
+@pytest.fixture(scope="module")
+def tagger() -> TickerTagger:
+    return TickerTagger()
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("$AAPL $msft rally into the close", ["AAPL", "MSFT"]),
+        ("Tesla (NASDAQ: TSLA) recalls 2 million cars", ["TSLA"]),
+        ("Shares of Berkshire (NYSE: BRK.B) edge higher", ["BRK.B"]),
+        ("Apple and Microsoft lead the Nasdaq higher", ["AAPL", "MSFT"]),
+        ("Alphabet slips as Google faces antitrust ruling", ["GOOGL"]),
+        ("JPMorgan Chase beats estimates", ["JPM"]),
+        ("Target misses estimates; all eyes on IT spending", []),
+        ("It is a good day for all of us", []),
+        ("apple pie prices rise at the state fair", []),
+        ("Prices paid $5 for a coffee", []),
+    ],
+)
+def test_tags(tagger: TickerTagger, title: str, expected: list[str]) -> None:
+    assert tagger.tag(title) == expected
+
+
+def test_source_symbols_are_kept(tagger: TickerTagger) -> None:
+    assert tagger.tag("Quarterly results", "", ["nvda", "$AMD"]) == ["AMD", "NVDA"]
