@@ -1,0 +1,144 @@
+"""raw topic -> ClassifyConsumer (tiny model) -> scored topic, on the real Kafka."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from classifier.consumer import ClassifyConsumer
+from classifier.engine import Engine
+from classifier.entities import TickerTagger
+from finsent.config import Settings
+from finsent.kafka import ensure_topics, make_consumer, make_producer
+from finsent.schemas import DeadLetter, RawItem, ScoredItem, decode, encode, make_item_id
+
+T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+
+
+def topics_for(settings: Settings, unique: str) -> Settings:
+    topics = settings.kafka.topics.model_copy(
+        update={
+            "raw": f"{unique}.raw",
+            "scored": f"{unique}.scored",
+            "deadletter": f"{unique}.dlq",
+        }
+    )
+    kafka = settings.kafka.model_copy(update={"topics": topics})
+    classifier = settings.classifier.model_copy(
+        update={"group_id": f"{unique}-classify", "max_batch_items": 16}
+    )
+    isolated = settings.model_copy(update={"kafka": kafka, "classifier": classifier})
+    ensure_topics(kafka, [topics.raw, topics.scored, topics.deadletter])
+    return isolated
+
+
+def raw_item(i: int) -> RawItem:
+    url = f"https://news.example/{i}"
+    return RawItem(
+        id=make_item_id("wire", url),
+        source="wire",
+        kind="news",
+        title=f"Apple shares move on day {i}",
+        text="$AAPL traders react",
+        url=url,
+        published_at=T0,
+        fetched_at=T0,
+        symbols=["MSFT"],
+    )
+
+
+def read_all(settings: Settings, topic: str, expected: int, timeout_s: float = 60) -> list[bytes]:
+    consumer = make_consumer(settings.kafka, None, topic)
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    while len(values) < expected and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            values += [r.value for r in records]
+    consumer.close()
+    return values
+
+
+def run_members(settings: Settings, engine: Engine, count: int, stop: threading.Event) -> list:  # type: ignore[type-arg]
+    members = []
+    for _ in range(count):
+        member = ClassifyConsumer(settings, engine, TickerTagger())
+        member.setup()
+        thread = threading.Thread(target=member.run, args=(stop,), daemon=True)
+        thread.start()
+        members.append((member, thread))
+    return members
+
+
+def test_scores_every_item_and_dead_letters_poison(
+    settings: Settings, unique: str, tiny_model_dir: Path
+) -> None:
+    isolated = topics_for(settings, unique)
+    engine = Engine.from_folder(tiny_model_dir, device="cpu")
+    producer = make_producer(isolated.kafka)
+    items = [raw_item(i) for i in range(40)]
+    for item in items:
+        producer.send(isolated.kafka.topics.raw, key=item.id.encode(), value=encode(item))
+    producer.send(isolated.kafka.topics.raw, key=b"bad", value=b"{not json")
+    empty = raw_item(99).model_copy(update={"title": "", "text": "  "})
+    producer.send(isolated.kafka.topics.raw, key=b"empty", value=encode(empty))
+    producer.flush(30)
+    producer.close()
+
+    stop = threading.Event()
+    members = run_members(isolated, engine, 1, stop)
+    scored = [decode(ScoredItem, v) for v in read_all(isolated, isolated.kafka.topics.scored, 40)]
+    dead = [decode(DeadLetter, v) for v in read_all(isolated, isolated.kafka.topics.deadletter, 2)]
+    stop.set()
+    for member, thread in members:
+        thread.join(30)
+        member.close()
+
+    assert sorted(s.id for s in scored) == sorted(i.id for i in items)
+    first = scored[0]
+    assert first.tickers == ["AAPL", "MSFT"]
+    assert first.model == "tiny@0"
+    assert first.sentiment.label in ("negative", "neutral", "positive")
+    assert {d.reason.split(":")[0] for d in dead} == {"not valid JSON", "nothing to classify"}
+    assert all(d.stage == "classify" and d.topic == isolated.kafka.topics.raw for d in dead)
+
+    # Offsets were committed: a new member of the group finds nothing left to do.
+    again = ClassifyConsumer(isolated, engine, TickerTagger())
+    again.setup()
+    try:
+        results = [again.run_once() for _ in range(6)]
+    finally:
+        again.close()
+    assert sum(r.scored + r.dead for r in results) == 0
+
+
+def test_two_members_share_four_partitions(
+    settings: Settings, unique: str, tiny_model_dir: Path
+) -> None:
+    isolated = topics_for(settings, unique)
+    engine = Engine.from_folder(tiny_model_dir, device="cpu")
+    stop = threading.Event()
+    members = run_members(isolated, engine, 2, stop)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        sizes = [len(m.consumer.assignment()) for m, _ in members]
+        if sizes == [2, 2]:
+            break
+        time.sleep(0.2)
+    assert sizes == [2, 2], sizes
+    producer = make_producer(isolated.kafka)
+    items = [raw_item(i) for i in range(200)]
+    for item in items:
+        producer.send(isolated.kafka.topics.raw, key=item.id.encode(), value=encode(item))
+    producer.flush(30)
+    producer.close()
+    scored = [decode(ScoredItem, v) for v in read_all(isolated, isolated.kafka.topics.scored, 200)]
+    stop.set()
+    for member, thread in members:
+        thread.join(30)
+        member.close()
+    counts = Counter(s.id for s in scored)
+    assert set(counts) == {i.id for i in items}, "every item scored"
+    assert max(counts.values()) == 1, "no item scored twice"
