@@ -154,3 +154,19 @@ def classify(config: ConfigOption = None) -> None:
     finally:
         consumer.close()
     log.info("stopped")
+
+
+def bench(
+    as_json: Annotated[bool, Opt("--json", help="One JSON object.")] = False,
+    items: Annotated[int, Opt(help="How many real texts.")] = 512,
+    device: Annotated[str, Opt(help="cpu or cuda.")] = "cpu",
+    base_sized: Annotated[bool, Opt(help="BERT-base-sized random weights (GPU runs).")] = False,
+    model: Annotated[Path, Opt(help="Model folder.")] = SHIPPED,
+) -> None:
+    """Engine vs Hugging Face pipelines on the same texts: items/s, peak RSS, ratios."""
+    from classifier.bench import main as run_bench
+
+    argv = ["--items", str(items), "--device", device, "--model", str(model)]
+    argv += ["--json"] if as_json else []
+    argv += ["--base-sized"] if base_sized else []
+    run_bench(argv)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from classifier.cli import classify, evaluate, train
+from classifier.cli import bench, classify, evaluate, train
 from finsent.cli.config_cmd import app as config_app
 from finsent.cli.run_cmd import run
 from finsent.cli.setup_cmd import es_app, kafka_app
@@ -25,6 +25,9 @@ app.command("run")(run)
 app.command("train")(train)
 app.command("eval")(evaluate)
 app.command("classify")(classify)
+bench_app = typer.Typer(help="Benchmarks (ratios against a baseline run alongside).")
+bench_app.command("classifier")(bench)
+app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:
