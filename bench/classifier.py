@@ -1,7 +1,7 @@
 """Classifier benchmark: engine vs Hugging Face pipelines, ratios from one run.
 
-    .venv/bin/python bench/classifier.py [--json] [--device cuda --base-sized]
-    .venv/bin/finsent bench classifier --json
+.venv/bin/python bench/classifier.py [--json] [--device cuda --base-sized]
+.venv/bin/finsent bench classifier --json
 """
 
 import sys

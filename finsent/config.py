@@ -12,11 +12,13 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from finsent.config_sources import SourceConfig
 
 ENV_PREFIX = "FINSENT_"
 CONFIG_ENV = "FINSENT_CONFIG"
@@ -148,6 +150,39 @@ class StackSettings(Section):
     )
 
 
+class IngestSettings(Section):
+    """The ingest stage (`finsent ingest`): sources, de-duplication state, privacy."""
+
+    sources: list[SourceConfig] = Field(
+        default_factory=list, description="Feeds to poll; `type:` picks the source class."
+    )
+    state_path: Path = Field(
+        Path(".stack/ingest.sqlite3"),
+        description="Seen ids, cursors, HTTP validators (a persistent volume in production).",
+    )
+    seen_max_entries: int = Field(
+        1_000_000, ge=1000, description="Seen-id store bound; oldest ids are forgotten first."
+    )
+    pseudonymise_authors: bool = Field(
+        True, description="Replace author handles by a keyed hash (false = raw, opt-in)."
+    )
+    author_key: SecretStr | None = Field(
+        None, description="Key for author hashes (secret); default: one kept in the state."
+    )
+    failing_after_intervals: int = Field(
+        3, ge=1, description="Report a source silent or failing for this many intervals."
+    )
+    max_backoff_s: float = Field(3600.0, gt=0, description="Cap of a failing source's backoff.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        names = [s.name for s in self.sources]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique: {', '.join(duplicates)}")
+        return self
+
+
 class ClassifierSettings(Section):
     """The BERT topic + sentiment stage (`finsent classify`)."""
 
@@ -194,6 +229,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
@@ -214,20 +250,32 @@ class Settings(BaseSettings):
         return self.model_dump(mode="json")
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """BaseModel classes inside an annotation (through list, Union, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
 def _describe(error: Any) -> str:
     loc = ".".join(str(part) for part in error["loc"])
-    if error["type"] == "extra_forbidden":
-        model: type[BaseModel] = Settings
-        for part in error["loc"][:-1]:
-            field = model.model_fields.get(str(part))
-            annotation = field.annotation if field else None
-            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-                break
-            model = annotation
-        guess = difflib.get_close_matches(str(error["loc"][-1]), list(model.model_fields), n=1)
-        hint = f" (did you mean '{guess[0]}'?)" if guess else ""
-        return f"{loc}: unknown key{hint}"
-    return f"{loc}: {error['msg']}"
+    if error["type"] != "extra_forbidden":
+        return f"{loc}: {error['msg']}"
+    candidates: list[type[BaseModel]] = [Settings]
+    for part in error["loc"][:-1]:
+        if isinstance(part, int):
+            continue
+        by_tag = [m for m in candidates if m.model_fields.get("type") is not None
+                  and m.model_fields["type"].default == part]  # fmt: skip
+        if by_tag:
+            candidates = by_tag
+            continue
+        fields = [m.model_fields[str(part)] for m in candidates if str(part) in m.model_fields]
+        candidates = [m for f in fields for m in _models_in(f.annotation)]
+    known = sorted({name for m in candidates for name in m.model_fields})
+    guess = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+    hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+    return f"{loc}: unknown key{hint}"
 
 
 def load_settings(path: Path | str | None = None) -> Settings:

@@ -9,6 +9,7 @@ from finsent.cli.config_cmd import app as config_app
 from finsent.cli.run_cmd import run
 from finsent.cli.setup_cmd import es_app, kafka_app
 from finsent.cli.stack_cmd import app as stack_app
+from ingest.cli import ingest, replay
 
 app = typer.Typer(
     name="finsent",
@@ -22,6 +23,8 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(es_app, name="es")
 app.command("run")(run)
+app.command("ingest")(ingest)
+app.command("replay")(replay)
 app.command("train")(train)
 app.command("eval")(evaluate)
 app.command("classify")(classify)

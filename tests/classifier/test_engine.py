@@ -69,6 +69,7 @@ def test_out_of_memory_batch_is_split_not_fatal(
 def test_warm_up_runs_the_largest_batch(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
     real = engine.forward
+
     def counting(texts: list[str]) -> list:  # type: ignore[type-arg]
         seen.append(len(texts))
         return real(texts)

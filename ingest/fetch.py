@@ -1,0 +1,131 @@
+"""HTTP fetching with hard limits: timeouts, body size, redirects, SSRF guard, conditional GET."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from finsent.config_sources import HttpSourceBase
+
+
+class FetchError(Exception):
+    """A fetch that produced no usable body; ``reason`` is a short metric label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class Fetched:
+    """A response body (or a 304) with the validators to send next time."""
+
+    status: int
+    url: str
+    body: bytes = b""
+    content_type: str = ""
+    validators: dict[str, str | None] = field(default_factory=dict)
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials or query string (which may hold tokens), for logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def check_address(url: str, allow_private: bool) -> None:
+    """Only http(s); loopback, private, link-local and reserved targets refused unless allowed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError("bad_url", f"only http(s) URLs are fetched, not {redact_url(url)!r}")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise FetchError("dns", f"{parts.hostname}: {exc}") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global or address.is_multicast:
+            raise FetchError(
+                "private_address",
+                f"{parts.hostname} resolves to {address}, refused (allow_private_network)",
+            )
+
+
+class HttpFetcher:
+    """One client per source, reused across polls (connection pooling, gzip)."""
+
+    def __init__(self, config: HttpSourceBase) -> None:
+        self.config = config
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(config.timeout_s),
+            follow_redirects=False,
+            headers={"User-Agent": config.user_agent, "Accept-Encoding": "gzip, deflate"},
+        )
+
+    def get(
+        self,
+        url: str,
+        validators: dict[str, str | None] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Fetched:
+        """GET with conditional headers; raises FetchError with a reason on any failure."""
+        request_headers = dict(headers or {})
+        if validators:
+            if validators.get("etag"):
+                request_headers["If-None-Match"] = str(validators["etag"])
+            if validators.get("last_modified"):
+                request_headers["If-Modified-Since"] = str(validators["last_modified"])
+        for _hop in range(self.config.max_redirects + 1):
+            check_address(url, self.config.allow_private_network)
+            try:
+                with self.client.stream("GET", url, headers=request_headers) as response:
+                    if response.is_redirect:
+                        url = urljoin(url, response.headers.get("location", ""))
+                        continue
+                    return self._read(url, response)
+            except httpx.TimeoutException as exc:
+                raise FetchError("timeout", f"{redact_url(url)}: {type(exc).__name__}") from exc
+            except httpx.HTTPError as exc:
+                raise FetchError("connect", f"{redact_url(url)}: {type(exc).__name__}") from exc
+        raise FetchError("redirects", f"more than {self.config.max_redirects} redirects")
+
+    def _read(self, url: str, response: httpx.Response) -> Fetched:
+        if response.status_code == 304:
+            return Fetched(304, url)
+        if response.status_code >= 400:
+            family = "http_5xx" if response.status_code >= 500 else f"http_{response.status_code}"
+            raise FetchError(family, f"{redact_url(url)} answered {response.status_code}")
+        declared = response.headers.get("content-length")
+        limit = self.config.max_body_bytes
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise FetchError("too_large", f"{declared} bytes declared, limit {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise FetchError("too_large", f"body over {limit} bytes")
+            chunks.append(chunk)
+        return Fetched(
+            response.status_code,
+            url,
+            b"".join(chunks),
+            response.headers.get("content-type", ""),
+            {
+                "etag": response.headers.get("etag"),
+                "last_modified": response.headers.get("last-modified"),
+            },
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()

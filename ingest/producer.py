@@ -1,0 +1,46 @@
+"""Produce RawItems keyed by id; report which ones the brokers acknowledged."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from kafka.errors import KafkaError
+
+from finsent.config import KafkaSettings
+from finsent.kafka import make_producer
+from finsent.schemas import RawItem, encode
+
+
+class ItemProducer:
+    """acks=all, idempotent, compressed, batched (see ``finsent.kafka.make_producer``)."""
+
+    def __init__(self, settings: KafkaSettings, producer: Any = None) -> None:
+        self.topic = settings.topics.raw
+        self.timeout_s = settings.request_timeout_ms / 1000
+        self.producer = producer if producer is not None else make_producer(settings)
+
+    def send(self, items: Sequence[RawItem]) -> list[str]:
+        """Produce and wait; returns the ids acknowledged (all, or raises KafkaError)."""
+        futures = [
+            (item.id, self.producer.send(self.topic, key=item.id.encode(), value=encode(item)))
+            for item in items
+        ]
+        self.producer.flush(timeout=self.timeout_s)
+        acknowledged = []
+        failures = []
+        for item_id, future in futures:
+            try:
+                future.get(timeout=self.timeout_s)
+                acknowledged.append(item_id)
+            except KafkaError as exc:
+                failures.append(f"{item_id}: {exc}")
+        if failures:
+            raise KafkaError(
+                f"{len(failures)} of {len(futures)} items not acknowledged: {failures[0]}"
+            )
+        return acknowledged
+
+    def close(self) -> None:
+        """Flush and close."""
+        self.producer.close(timeout=self.timeout_s)

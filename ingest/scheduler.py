@@ -1,0 +1,64 @@
+"""One apscheduler job per source.
+
+Each job has its own interval and jitter, never overlaps itself, and backs off exponentially
+(capped) while its source fails.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from ingest.service import Ingestor
+
+
+class IngestScheduler:
+    """Runs ``Ingestor.poll`` for every source on its schedule until stopped."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.failures: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def backoff_s(self, name: str) -> float:
+        """Delay before retrying a failing source: interval x 2^(failures-1), capped, jittered."""
+        interval = self.ingestor.configs[name].interval_s
+        cap = self.ingestor.settings.ingest.max_backoff_s
+        delay = min(cap, interval * 2 ** max(0, self.failures.get(name, 0) - 1))
+        return float(delay) * random.uniform(0.5, 1.0)
+
+    def _run(self, name: str) -> None:
+        run = self.ingestor.poll(name)
+        with self._lock:
+            self.failures[name] = self.failures.get(name, 0) + 1 if run.error else 0
+            failing = self.failures[name]
+        if failing:
+            job = self.scheduler.get_job(name)
+            if job is not None:
+                job.modify(
+                    next_run_time=datetime.now(UTC) + timedelta(seconds=self.backoff_s(name))
+                )
+
+    def start(self) -> None:
+        """Schedule every source, first poll now."""
+        for name in self.ingestor.sources:
+            config = self.ingestor.configs[name]
+            self.scheduler.add_job(
+                self._run,
+                IntervalTrigger(seconds=config.interval_s, jitter=config.jitter_s or None),
+                args=[name],
+                id=name,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        """Wait for running polls to finish, then stop."""
+        self.scheduler.shutdown(wait=True)

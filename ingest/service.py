@@ -1,0 +1,154 @@
+"""The ingest stage: poll sources, de-duplicate, produce, then remember what was produced."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka.errors import KafkaError
+
+from finsent.config import Settings
+from finsent.config_sources import SourceBase
+from finsent.logs import get_logger
+from ingest import metrics
+from ingest.items import ItemFactory
+from ingest.privacy import AuthorPseudonymiser
+from ingest.producer import ItemProducer
+from ingest.sources import build_source
+from ingest.sources.base import Source, SourceContext, SourceError
+from ingest.state import StateStore
+
+
+@dataclass
+class SourceRun:
+    """Outcome of one poll of one source."""
+
+    source: str
+    new: int = 0
+    duplicates: int = 0
+    error: str | None = None
+
+
+@dataclass
+class Health:
+    """Consecutive failures and empty polls, to report a failing or silent source once."""
+
+    failures: int = 0
+    empty: int = 0
+    reported: set[str] = field(default_factory=set)
+
+
+class Ingestor:
+    """Owns the sources, the state store and the producer."""
+
+    def __init__(self, settings: Settings, producer: ItemProducer | None = None) -> None:
+        self.settings = settings
+        self.log = get_logger("ingest")
+        self.producer = producer
+        self.state: StateStore | None = None
+        self.sources: dict[str, Source] = {}
+        self.configs: dict[str, SourceBase] = {}
+        self.health: dict[str, Health] = {}
+
+    def setup(self, sources: list[Any] | None = None) -> None:
+        """Open state and producer; set up each enabled source (a broken one is reported)."""
+        options = self.settings.ingest
+        self.state = StateStore(options.state_path, options.seen_max_entries)
+        if options.pseudonymise_authors:
+            key = (
+                options.author_key.get_secret_value().encode()
+                if options.author_key is not None
+                else self.state.secret("author_key")
+            )
+            pseudonymise = AuthorPseudonymiser(key)
+        else:
+            pseudonymise = AuthorPseudonymiser(None)
+        if self.producer is None:
+            self.producer = ItemProducer(self.settings.kafka)
+        for config in sources if sources is not None else options.sources:
+            if not config.enabled:
+                continue
+            kind = getattr(config, "kind", "news")
+            source = build_source(config)
+            self.configs[config.name] = config
+            self.health[config.name] = Health()
+            try:
+                source.setup(
+                    SourceContext(self.state, ItemFactory(config.name, kind, pseudonymise))
+                )
+            except (OSError, ValueError) as exc:
+                self._failed(config.name, "setup", str(exc))
+                continue
+            self.sources[config.name] = source
+
+    def poll(self, name: str) -> SourceRun:
+        """Poll one source and produce its new items; errors are data, never raised."""
+        assert self.state is not None and self.producer is not None
+        run = SourceRun(name)
+        source = self.sources[name]
+        started = time.monotonic()
+        try:
+            result = source.poll()
+        except SourceError as exc:
+            run.error = exc.reason
+            self._failed(name, exc.reason, exc.detail)
+            return run
+        finally:
+            metrics.FETCH_SECONDS.labels(name).observe(time.monotonic() - started)
+        unique = {item.id: item for item in result.items}
+        fresh = self.state.unseen(unique)
+        new_items = [item for item_id, item in unique.items() if item_id in fresh]
+        run.duplicates = len(result.items) - len(new_items)
+        try:
+            acknowledged = self.producer.send(new_items) if new_items else []
+        except KafkaError as exc:
+            run.error = "kafka"
+            self._failed(name, "kafka", str(exc))
+            return run
+        self.state.mark_seen(acknowledged)
+        if result.state:
+            self.state.put(f"source:{name}", result.state)
+        run.new = len(acknowledged)
+        self._succeeded(name, run)
+        return run
+
+    def poll_all(self) -> list[SourceRun]:
+        """Poll every source once (`finsent ingest --once`)."""
+        return [self.poll(name) for name in list(self.sources)]
+
+    def _failed(self, name: str, reason: str, detail: str) -> None:
+        metrics.FETCHES.labels(name, "error").inc()
+        metrics.ERRORS.labels(name, reason).inc()
+        health = self.health.setdefault(name, Health())
+        health.failures += 1
+        if health.failures in (1, self.settings.ingest.failing_after_intervals):
+            self.log.warning("source failed", source=name, reason=reason, detail=detail[:500],
+                             consecutive=health.failures)  # fmt: skip
+        if health.failures >= self.settings.ingest.failing_after_intervals:
+            metrics.UNHEALTHY.labels(name, "failing").set(1)
+
+    def _succeeded(self, name: str, run: SourceRun) -> None:
+        metrics.FETCHES.labels(name, "ok").inc()
+        metrics.ITEMS.labels(name, "new").inc(run.new)
+        metrics.ITEMS.labels(name, "duplicate").inc(run.duplicates)
+        metrics.LAST_SUCCESS.labels(name).set(time.time())
+        metrics.UNHEALTHY.labels(name, "failing").set(0)
+        health = self.health.setdefault(name, Health())
+        if health.failures >= self.settings.ingest.failing_after_intervals:
+            self.log.info("source recovered", source=name)
+        health.failures = 0
+        health.empty = 0 if run.new else health.empty + 1
+        silent = health.empty >= self.settings.ingest.failing_after_intervals
+        metrics.UNHEALTHY.labels(name, "silent").set(1 if silent else 0)
+        if silent and health.empty == self.settings.ingest.failing_after_intervals:
+            self.log.warning("source silent", source=name, polls=health.empty)
+
+    def close(self) -> None:
+        """Close sources, producer and state."""
+        for source in self.sources.values():
+            source.close()
+        if self.producer is not None:
+            self.producer.close()
+        if self.state is not None:
+            self.state.close()

@@ -1,0 +1,55 @@
+"""The contract every source implements, and what a poll returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from finsent.config_sources import SourceBase
+from finsent.schemas import RawItem
+from ingest.items import ItemFactory
+from ingest.state import StateStore
+
+
+class SourceError(Exception):
+    """One failed poll of one source; ``reason`` is a short metric label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class Poll:
+    """Items of one poll and the source state to store once they are acknowledged."""
+
+    items: list[RawItem]
+    state: dict[str, str | None] = field(default_factory=dict)
+    skipped: int = 0  # records that could not become items (no text, no id)
+
+
+@dataclass
+class SourceContext:
+    """What a source gets at setup."""
+
+    state: StateStore
+    items: ItemFactory
+
+
+class Source(Protocol):
+    """setup() once, poll() on schedule, close() at shutdown."""
+
+    config: SourceBase
+
+    def setup(self, context: SourceContext) -> None:
+        """Open clients, load cursors."""
+        ...
+
+    def poll(self) -> Poll:
+        """Fetch and parse; raise SourceError for a failed poll."""
+        ...
+
+    def close(self) -> None:
+        """Release clients."""
+        ...
