@@ -18,7 +18,7 @@ from typing import Any
 from classifier.engine import Engine
 from classifier.entities import TickerTagger
 from finsent.config import Settings
-from finsent.kafka import make_consumer, make_producer
+from finsent.kafka import ensure_topics, make_consumer, make_producer
 from finsent.logs import get_logger
 from finsent.schemas import (
     DeadLetter,
@@ -61,6 +61,8 @@ class ClassifyConsumer:
     def setup(self) -> None:
         """Join the group and open the producer."""
         options = self.settings.classifier
+        topics = self.settings.kafka.topics
+        ensure_topics(self.settings.kafka, [topics.raw, topics.scored, topics.deadletter])
         self.consumer = make_consumer(
             self.settings.kafka,
             options.group_id,

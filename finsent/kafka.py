@@ -41,6 +41,7 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
         "compression_type": "gzip",
         "linger_ms": 20,
         "request_timeout_ms": settings.request_timeout_ms,
+        "max_block_ms": settings.request_timeout_ms,
     }
     return KafkaProducer(**(options | overrides))
 

@@ -66,11 +66,13 @@ def replay(
     ingestor.setup([source_config])
     new = duplicates = 0
     errors: list[str] = []
+    problems: list[str] = []
     try:
         source = ingestor.sources.get(name)
         while isinstance(source, ReplaySource):
             run = ingestor.poll(name)
             new, duplicates = new + run.new, duplicates + run.duplicates
+            problems += run.problems
             if run.error:
                 errors.append(run.error)
             wait = source.next_due_in_s()

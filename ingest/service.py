@@ -10,6 +10,7 @@ from kafka.errors import KafkaError
 
 from finsent.config import Settings
 from finsent.config_sources import SourceBase
+from finsent.kafka import ensure_topics
 from finsent.logs import get_logger
 from ingest import metrics
 from ingest.items import ItemFactory
@@ -28,6 +29,7 @@ class SourceRun:
     new: int = 0
     duplicates: int = 0
     error: str | None = None
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Ingestor:
         else:
             pseudonymise = AuthorPseudonymiser(None)
         if self.producer is None:
+            ensure_topics(self.settings.kafka, [self.settings.kafka.topics.raw])
             self.producer = ItemProducer(self.settings.kafka)
         for config in sources if sources is not None else options.sources:
             if not config.enabled:
@@ -96,6 +99,10 @@ class Ingestor:
             return run
         finally:
             metrics.FETCH_SECONDS.labels(name).observe(time.monotonic() - started)
+        for reason, detail in result.problems:
+            run.problems.append(f"{reason}: {detail}")
+            metrics.ERRORS.labels(name, reason).inc()
+            self.log.warning("source problem", source=name, reason=reason, detail=detail[:500])
         unique = {item.id: item for item in result.items}
         fresh = self.state.unseen(unique)
         new_items = [item for item_id, item in unique.items() if item_id in fresh]

@@ -27,6 +27,7 @@ class Poll:
     items: list[RawItem]
     state: dict[str, str | None] = field(default_factory=dict)
     skipped: int = 0  # records that could not become items (no text, no id)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (reason, detail), non-fatal
 
 
 @dataclass

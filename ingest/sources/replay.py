@@ -21,7 +21,7 @@ from finsent.schemas import RawItem, SchemaError, decode
 from ingest.feeds import FeedError, parse_feed
 from ingest.items import ItemFactory
 from ingest.normalise import parse_time
-from ingest.sources.base import Poll, SourceContext, SourceError
+from ingest.sources.base import Poll, SourceContext
 from ingest.sources.reddit import listing_entries
 from ingest.sources.stocktwits import stream_entries
 
@@ -149,16 +149,14 @@ class ReplaySource:
 
     def poll(self) -> Poll:
         """The items whose time has come (all of them at speed 0)."""
-        if self.errors:
-            detail = "; ".join(self.errors)
-            self.errors = []
-            raise SourceError("bad_recording", detail)
+        problems = [("bad_recording", error) for error in self.errors]
+        self.errors = []
         elapsed = time.monotonic() - self.started
         count = 0
         while count < len(self.pending) and self._offset_s(self.pending[count]) <= elapsed:
             count += 1
         due, self.pending = self.pending[:count], self.pending[count:]
-        return Poll([self._shifted(r) for r in due])
+        return Poll([self._shifted(r) for r in due], problems=problems)
 
     def next_due_in_s(self) -> float | None:
         """Seconds until the next item is due (None when exhausted)."""
