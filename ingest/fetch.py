@@ -11,6 +11,8 @@ import httpx
 
 from finsent.config_sources import HttpSourceBase
 
+REDIRECTS = {301, 302, 303, 307, 308}
+
 
 class FetchError(Exception):
     """A fetch that produced no usable body; ``reason`` is a short metric label."""
@@ -88,8 +90,9 @@ class HttpFetcher:
             check_address(url, self.config.allow_private_network)
             try:
                 with self.client.stream("GET", url, headers=request_headers) as response:
-                    if response.is_redirect:
-                        url = urljoin(url, response.headers.get("location", ""))
+                    location = response.headers.get("location")
+                    if response.status_code in REDIRECTS and location:
+                        url = urljoin(url, location)
                         continue
                     return self._read(url, response)
             except httpx.TimeoutException as exc:

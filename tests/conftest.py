@@ -10,6 +10,7 @@ from transformers import AutoTokenizer, BertConfig, BertModel
 
 from classifier import labels
 from classifier.model import ModelSpec, SentimentTopicModel, resolve_base, save
+from tests.ingest.conftest import feed_server  # noqa: F401 - shared with tests/integration
 
 
 @pytest.fixture(scope="session")

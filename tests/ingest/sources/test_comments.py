@@ -1,0 +1,113 @@
+"""Reddit and StockTwits sources against their recorded payloads, served on a real socket."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from finsent.config_sources import JsonSourceConfig, RedditSourceConfig, StocktwitsSourceConfig
+from ingest.items import ItemFactory
+from ingest.privacy import AuthorPseudonymiser
+from ingest.sources.base import SourceContext, SourceError
+from ingest.sources.json_api import JsonSource
+from ingest.sources.reddit import RedditSource
+from ingest.sources.stocktwits import StocktwitsSource
+from ingest.state import StateStore
+
+from ..conftest import DATA, FeedServer, Route
+
+CASSETTE = DATA / "comments" / "reddit" / "TestSubredditListings.test_comments.json"
+STREAM = DATA / "comments" / "stocktwits" / "api2_streams_symbol_AAPL_2020-01-05.json"
+
+
+def context(tmp_path: Path, name: str) -> SourceContext:
+    return SourceContext(
+        StateStore(tmp_path / "s.db"), ItemFactory(name, "comment", AuthorPseudonymiser(b"k"))
+    )
+
+
+def reddit_listing() -> bytes:
+    for interaction in json.loads(CASSETTE.read_text())["interactions"]:
+        body: str = interaction["response"]["body"]["string"]
+        if '"Listing"' in body:
+            return body.encode()
+    raise AssertionError("no listing in the cassette")
+
+
+def test_reddit_cursor_and_empty_poll(feed_server: FeedServer, tmp_path: Path) -> None:
+    listing = reddit_listing()
+    empty = json.dumps({"kind": "Listing", "data": {"children": [], "after": None}}).encode()
+    feed_server.routes["/r/stocks/comments.json"] = lambda h: Route(
+        200, empty if "before=" in h["path"] else listing
+    )
+    reddit = RedditSource(RedditSourceConfig(name="reddit", url=feed_server.url + "/r/stocks/comments.json",
+                                             allow_private_network=True, user_agent="finsent-test/1"))  # fmt: skip
+    reddit.setup(context(tmp_path, "reddit"))
+    poll = reddit.poll()
+    assert len(poll.items) == 100
+    comment = poll.items[0]
+    assert comment.kind == "comment"
+    assert comment.author is not None and comment.author.startswith("anon:")
+    assert "preppypuppy" not in comment.model_dump_json(), "raw handle never leaves ingest"
+    assert comment.extra["subreddit"] == "AskReddit"
+    assert poll.state == {"before": "t1_d4y8bdp"}
+    reddit.context.state.put("source:reddit", poll.state)  # type: ignore[union-attr]
+    again = reddit.poll()
+    assert again.items == [] and again.state == {"before": "t1_d4y8bdp"}
+    assert "before=t1_d4y8bdp" in feed_server.requests[-1][0]
+    assert feed_server.requests[-1][1]["user-agent"] == "finsent-test/1"
+
+
+def test_stocktwits_since_cursor_and_user_sentiment(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    url = feed_server.serve("/api/2/streams/symbol/AAPL.json", STREAM.read_bytes())
+    stocktwits = StocktwitsSource(
+        StocktwitsSourceConfig(name="st", url=url, allow_private_network=True)
+    )
+    stocktwits.setup(context(tmp_path, "st"))
+    poll = stocktwits.poll()
+    payload = json.loads(STREAM.read_text())
+    assert len(poll.items) == len(payload["messages"])
+    bullish = [i for i in poll.items if i.extra.get("user_sentiment") == "Bullish"]
+    assert bullish and "AAPL" in bullish[0].symbols
+    assert poll.state == {"since": str(max(m["id"] for m in payload["messages"]))}
+    stocktwits.context.state.put("source:st", poll.state)  # type: ignore[union-attr]
+    stocktwits.poll()
+    assert f"since={poll.state['since']}" in feed_server.requests[-1][0]
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"messages": "nope"}', b"[]"])
+def test_invalid_json_is_an_error(feed_server: FeedServer, tmp_path: Path, body: bytes) -> None:
+    url = feed_server.serve("/s.json", body)
+    stocktwits = StocktwitsSource(
+        StocktwitsSourceConfig(name="st", url=url, allow_private_network=True)
+    )
+    stocktwits.setup(context(tmp_path, "st"))
+    with pytest.raises(SourceError) as err:
+        stocktwits.poll()
+    assert err.value.reason == "invalid_json"
+
+
+def test_json_endpoint_mapping(feed_server: FeedServer, tmp_path: Path) -> None:
+    payload = {"data": {"articles": [
+        {"id": 7, "link": "https://n.example/a?utm_source=x", "headline": "Oil <b>jumps</b>",
+         "summary": "OPEC+ cuts", "published": "2026-03-02T10:00:00Z", "tickers": ["XOM", "CVX"]},
+        {"id": 8, "headline": "", "summary": ""},
+    ]}}  # fmt: skip
+    url = feed_server.serve("/api", json.dumps(payload).encode())
+    config = JsonSourceConfig(
+        name="vendor", url=url, allow_private_network=True, items_path="data.articles",
+        fields={"guid": "id", "url": "link", "title": "headline", "text": "summary",
+                "published_at": "published", "symbols": "tickers"},
+    )  # fmt: skip
+    source = JsonSource(config)
+    source.setup(context(tmp_path, "vendor"))
+    poll = source.poll()
+    (item,) = poll.items
+    assert poll.skipped == 1
+    assert item.title == "Oil jumps" and item.url == "https://n.example/a"
+    assert item.symbols == ["CVX", "XOM"]
+    assert item.published_at.isoformat() == "2026-03-02T10:00:00+00:00"
+    with pytest.raises(ValueError, match="must map guid or url"):
+        JsonSource(config.model_copy(update={"fields": {"title": "headline"}}))

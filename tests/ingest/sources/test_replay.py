@@ -1,0 +1,57 @@
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from finsent.config_sources import ReplaySourceConfig
+from finsent.schemas import RawItem, encode, make_item_id
+from ingest.items import ItemFactory
+from ingest.privacy import AuthorPseudonymiser
+from ingest.sources.base import SourceContext
+from ingest.sources.replay import ReplaySource
+from ingest.state import StateStore
+
+from ..conftest import DATA
+
+
+def replay(tmp_path: Path, paths: list[Path], **options: object) -> ReplaySource:
+    source = ReplaySource(ReplaySourceConfig(name="replay", paths=paths, **options))
+    source.setup(
+        SourceContext(
+            StateStore(tmp_path / "s.db"), ItemFactory("replay", "news", AuthorPseudonymiser(b"k"))
+        )
+    )
+    return source
+
+
+def test_every_fixture_format_replays(tmp_path: Path) -> None:
+    source = replay(
+        tmp_path,
+        [DATA / "feeds" / "parsed_items", DATA / "comments", DATA / "feeds" / "real_captures"],
+    )
+    poll = source.poll()
+    kinds = {i.kind for i in poll.items}
+    assert kinds == {"news", "comment"}
+    assert len(poll.items) > 300
+    times = [i.published_at for i in poll.items]
+    assert times == sorted(times), "emitted in publication order"
+    assert {reason for reason, _ in poll.problems} == {"bad_recording"}
+    assert len(poll.problems) == 2, "the 0-byte capture and the Python-repr sitemap"
+    assert source.exhausted
+
+
+def test_time_compression(tmp_path: Path) -> None:
+    t0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    path = tmp_path / "items.jsonl"
+    items = [
+        RawItem(id=make_item_id("w", str(i)), source="w", kind="news", title=f"t{i}",
+                published_at=t0 + timedelta(minutes=i), fetched_at=t0 + timedelta(minutes=i))
+        for i in (0, 1, 60)
+    ]  # fmt: skip
+    path.write_bytes(b"\n".join(encode(i) for i in items))
+    source = replay(tmp_path, [path], speed=600.0, shift_to_now=True)  # a minute per 0.1 s
+    first = source.poll().items
+    assert [i.title for i in first] == ["t0"]
+    time.sleep(0.15)
+    assert [i.title for i in source.poll().items] == ["t1"]
+    assert 5.0 < (source.next_due_in_s() or 0) < 6.0  # the hour-later item: 6 s after start
+    assert abs((first[0].published_at - datetime.now(UTC)).total_seconds()) < 2, "shifted to now"

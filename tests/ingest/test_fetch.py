@@ -1,0 +1,85 @@
+import pytest
+
+from finsent.config_sources import RssSourceConfig
+from ingest.fetch import FetchError, HttpFetcher, redact_url
+
+from .conftest import FeedServer, Route
+
+
+def fetcher(**overrides: object) -> HttpFetcher:
+    values: dict = {"name": "t", "url": "http://x", "allow_private_network": True} | overrides  # type: ignore[type-arg]
+    return HttpFetcher(RssSourceConfig(**values))
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(404, "http_404"), (429, "http_429"), (500, "http_5xx"), (503, "http_5xx")],
+)
+def test_http_errors_have_reasons(feed_server: FeedServer, status: int, reason: str) -> None:
+    url = feed_server.serve("/f", b"x", status=status)
+    with pytest.raises(FetchError) as err:
+        fetcher().get(url)
+    assert err.value.reason == reason
+
+
+def test_timeout(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/slow", b"x", delay_s=2)
+    with pytest.raises(FetchError) as err:
+        fetcher(timeout_s=0.3).get(url)
+    assert err.value.reason == "timeout"
+
+
+def test_oversized_body_is_refused(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/big", b"x" * 20_000)
+    with pytest.raises(FetchError) as err:
+        fetcher(max_body_bytes=10_000).get(url)
+    assert err.value.reason == "too_large"
+
+
+def test_gzip_and_redirects(feed_server: FeedServer) -> None:
+    feed_server.serve("/final", b"<rss/>" * 100, gzip=True)
+    feed_server.serve("/hop1", status=302, headers={"Location": "/final"})
+    got = fetcher().get(feed_server.url + "/hop1")
+    assert got.body == b"<rss/>" * 100
+    assert got.url.endswith("/final")
+    feed_server.routes["/loop"] = Route(302, headers={"Location": "/loop"})
+    with pytest.raises(FetchError) as err:
+        fetcher(max_redirects=3).get(feed_server.url + "/loop")
+    assert err.value.reason == "redirects"
+
+
+def test_conditional_get(feed_server: FeedServer) -> None:
+    def route(headers: dict[str, str]) -> Route:
+        if headers.get("if-none-match") == '"v1"':
+            return Route(304)
+        return Route(
+            200, b"body", {"ETag": '"v1"', "Last-Modified": "Mon, 02 Mar 2026 10:00:00 GMT"}
+        )
+
+    feed_server.routes["/c"] = route
+    first = fetcher().get(feed_server.url + "/c")
+    assert first.validators == {"etag": '"v1"', "last_modified": "Mon, 02 Mar 2026 10:00:00 GMT"}
+    second = fetcher().get(feed_server.url + "/c", first.validators)
+    assert second.status == 304
+    assert feed_server.requests[-1][1]["if-modified-since"] == "Mon, 02 Mar 2026 10:00:00 GMT"
+
+
+def test_ssrf_guard(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/f", b"x")
+    with pytest.raises(FetchError) as err:
+        fetcher(allow_private_network=False).get(url)
+    assert err.value.reason == "private_address"
+    for bad in ("file:///etc/passwd", "ftp://example.com/x", "gopher://x"):
+        with pytest.raises(FetchError) as err:
+            fetcher().get(bad)
+        assert err.value.reason == "bad_url"
+    with pytest.raises(FetchError) as err:
+        fetcher(allow_private_network=False).get("http://10.1.2.3/feed")
+    assert err.value.reason == "private_address"
+
+
+def test_redact_url_drops_credentials_and_query() -> None:
+    assert (
+        redact_url("https://user:pw@api.x.com:8443/v1/feed?token=s3cr3t")
+        == "https://api.x.com:8443/v1/feed"
+    )

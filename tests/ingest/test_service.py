@@ -1,0 +1,82 @@
+"""Exactly once per item across overlapping polls, restarts and producer failures."""
+
+from pathlib import Path
+
+from finsent.config import Settings
+from finsent.config_sources import RssSourceConfig
+from ingest.service import Ingestor
+from ingest.testing import ListProducer
+
+from .conftest import DATA, FeedServer
+
+CNBC = DATA / "feeds" / "real_captures" / "cnbc_international_top_news_2026-03.xml"
+
+
+def settings(tmp_path: Path, url: str) -> Settings:
+    return Settings(
+        ingest={
+            "state_path": tmp_path / "state.sqlite3",
+            "failing_after_intervals": 2,
+            "sources": [RssSourceConfig(name="cnbc", url=url, allow_private_network=True)],
+        }
+    )
+
+
+def test_overlapping_polls_and_restarts_produce_each_item_once(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    url = feed_server.serve("/feed", CNBC.read_bytes())
+    producer = ListProducer()
+    ingestor = Ingestor(settings(tmp_path, url), producer)  # type: ignore[arg-type]
+    ingestor.setup()
+    assert ingestor.poll("cnbc").new == 30
+    second = ingestor.poll("cnbc")
+    assert (second.new, second.duplicates) == (0, 30)
+    ingestor.close()
+    restarted = Ingestor(settings(tmp_path, url), producer)  # type: ignore[arg-type]
+    restarted.setup()
+    assert restarted.poll("cnbc").new == 0
+    assert len(producer.items) == 30
+    assert len({i.id for i in producer.items}) == 30
+    restarted.close()
+
+
+def test_unacknowledged_items_are_not_marked_seen(feed_server: FeedServer, tmp_path: Path) -> None:
+    url = feed_server.serve("/feed", CNBC.read_bytes())
+    producer = ListProducer()
+    ingestor = Ingestor(settings(tmp_path, url), producer)  # type: ignore[arg-type]
+    ingestor.setup()
+    producer.fail = True
+    failed = ingestor.poll("cnbc")
+    assert failed.error == "kafka" and failed.new == 0
+    producer.fail = False
+    assert ingestor.poll("cnbc").new == 30, "nothing lost: the items are produced on the next poll"
+    ingestor.close()
+
+
+def test_failing_source_does_not_stop_the_others(feed_server: FeedServer, tmp_path: Path) -> None:
+    good = feed_server.serve("/good", CNBC.read_bytes())
+    bad = feed_server.serve("/bad", b"oops", status=500)
+    config = Settings(
+        ingest={
+            "state_path": tmp_path / "state.sqlite3",
+            "failing_after_intervals": 2,
+            "sources": [
+                RssSourceConfig(name="bad", url=bad, allow_private_network=True),
+                RssSourceConfig(name="good", url=good, allow_private_network=True),
+            ],
+        }
+    )
+    producer = ListProducer()
+    ingestor = Ingestor(config, producer)  # type: ignore[arg-type]
+    ingestor.setup()
+    runs = {r.source: r for r in ingestor.poll_all()}
+    assert runs["bad"].error == "http_5xx"
+    assert runs["good"].new == 30
+    ingestor.poll("bad")
+    assert ingestor.health["bad"].failures == 2
+    from ingest import metrics
+
+    assert metrics.UNHEALTHY.labels("bad", "failing")._value.get() == 1
+    assert metrics.ERRORS.labels("bad", "http_5xx")._value.get() >= 2
+    ingestor.close()
