@@ -12,6 +12,33 @@ from finsent.kafka import make_producer
 from finsent.schemas import RawItem, encode
 
 
+class Pending:
+    """Items handed to the producer whose acknowledgements are still to be collected."""
+
+    def __init__(self, producer: Any, futures: list[tuple[str, Any]], timeout_s: float) -> None:
+        self.producer = producer
+        self.futures = futures
+        self.timeout_s = timeout_s
+
+    def wait(self) -> list[str]:
+        """Block until acknowledged; returns the ids, or raises KafkaError if any failed."""
+        if not self.futures:
+            return []
+        self.producer.flush(timeout=self.timeout_s)
+        acknowledged, failures = [], []
+        for item_id, future in self.futures:
+            try:
+                future.get(timeout=self.timeout_s)
+                acknowledged.append(item_id)
+            except KafkaError as exc:
+                failures.append(f"{item_id}: {exc}")
+        if failures:
+            raise KafkaError(
+                f"{len(failures)} of {len(self.futures)} items not acknowledged: {failures[0]}"
+            )
+        return acknowledged
+
+
 class ItemProducer:
     """acks=all, idempotent, compressed, batched (see ``finsent.kafka.make_producer``)."""
 
@@ -20,26 +47,17 @@ class ItemProducer:
         self.timeout_s = settings.request_timeout_ms / 1000
         self.producer = producer if producer is not None else make_producer(settings)
 
-    def send(self, items: Sequence[RawItem]) -> list[str]:
-        """Produce and wait; returns the ids acknowledged (all, or raises KafkaError)."""
+    def send_async(self, items: Sequence[RawItem]) -> Pending:
+        """Hand items to the producer; collect acknowledgements later (pipelining)."""
         futures = [
             (item.id, self.producer.send(self.topic, key=item.id.encode(), value=encode(item)))
             for item in items
         ]
-        self.producer.flush(timeout=self.timeout_s)
-        acknowledged = []
-        failures = []
-        for item_id, future in futures:
-            try:
-                future.get(timeout=self.timeout_s)
-                acknowledged.append(item_id)
-            except KafkaError as exc:
-                failures.append(f"{item_id}: {exc}")
-        if failures:
-            raise KafkaError(
-                f"{len(failures)} of {len(futures)} items not acknowledged: {failures[0]}"
-            )
-        return acknowledged
+        return Pending(self.producer, futures, self.timeout_s)
+
+    def send(self, items: Sequence[RawItem]) -> list[str]:
+        """Produce and wait; returns the ids acknowledged (all, or raises KafkaError)."""
+        return self.send_async(items).wait()
 
     def close(self) -> None:
         """Flush and close."""

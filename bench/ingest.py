@@ -1,0 +1,150 @@
+"""Ingest benchmark, one core, figures side by side from one run.
+
+(a) JSON replay (parsed items + comment payloads) normalised and produced to the real Kafka:
+    items/s (target >= 2,000).
+(b) RSS captures: our fetch-free path (parse + normalise + dedupe + produce) against
+    feedparser's parse alone on the same bytes (target <= 1.5x feedparser's time).
+(c) Peak RSS with seen-id state and HTTP validators for 10,000 feeds.
+
+    .venv/bin/python bench/ingest.py [--json]     (needs `finsent stack up`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+
+from finsent.config import Settings  # noqa: E402
+from finsent.kafka import ensure_topics  # noqa: E402
+from ingest.feeds import parse_feed  # noqa: E402
+from ingest.items import ItemFactory  # noqa: E402
+from ingest.privacy import AuthorPseudonymiser  # noqa: E402
+from ingest.producer import ItemProducer  # noqa: E402
+from ingest.sources.replay import load_recording  # noqa: E402
+from ingest.state import StateStore  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+
+
+def replay_throughput(settings: Settings, rounds: int) -> dict[str, float]:
+    """Normalise + produce the JSON recordings ``rounds`` times (fresh ids each round)."""
+    files = sorted((DATA / "feeds" / "parsed_items").glob("*.jsonc")) + sorted(
+        (DATA / "comments").rglob("*.json")
+    )
+    producer = ItemProducer(settings.kafka)
+    pseudonymise = AuthorPseudonymiser(b"bench-key")
+    count = 0
+    started = time.perf_counter()
+    for round_number in range(rounds):
+        factory = ItemFactory(f"bench-{round_number}", "news", pseudonymise)
+        now = datetime.now(UTC)
+        items = [r.item for f in files for r in load_recording(f, factory, now)]
+        count += len(producer.send(items))
+    seconds = time.perf_counter() - started
+    producer.close()
+    return {"items": count, "seconds": seconds, "items_per_s": count / seconds}
+
+
+def rss_ratio(settings: Settings, rounds: int) -> dict[str, float]:
+    """feedparser alone vs parse + normalise + dedupe + produce, on the same bytes."""
+    bodies = [p.read_bytes() for p in sorted((DATA / "feeds" / "real_captures").glob("*.xml"))
+              + sorted((DATA / "feeds" / "aggregator").glob("*.xml")) if p.stat().st_size]  # fmt: skip
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for body in bodies:
+            feedparser.parse(body)
+    baseline = time.perf_counter() - started
+
+    producer = ItemProducer(settings.kafka)
+    with tempfile.TemporaryDirectory() as tmp:
+        state = StateStore(Path(tmp) / "s.db")
+        pseudonymise = AuthorPseudonymiser(b"bench-key")
+        produced = 0
+        started = time.perf_counter()
+        in_flight = None  # the previous feed's items: acknowledged while this one is parsed
+        for round_number in range(rounds):
+            factory = ItemFactory(f"rss-{round_number}", "news", pseudonymise)
+            for body in bodies:
+                try:
+                    entries = parse_feed(body)
+                except ValueError:
+                    continue
+                now = datetime.now(UTC)
+                items = [i for e in entries if (i := factory.make(fetched_at=now, **e))]
+                fresh = state.unseen(i.id for i in items)
+                new = [i for i in items if i.id in fresh]
+                pending = producer.send_async(new)
+                if in_flight is not None:
+                    state.mark_seen(in_flight.wait())  # seen only once acknowledged
+                in_flight = pending
+                produced += len(new)
+        if in_flight is not None:
+            state.mark_seen(in_flight.wait())
+        ours = time.perf_counter() - started
+        state.close()
+    producer.close()
+    return {"feedparser_s": baseline, "ours_s": ours, "ratio": ours / baseline, "items": produced}
+
+
+def state_memory(feeds: int) -> dict[str, float]:
+    """Peak RSS after holding validators and 50 seen ids for each of ``feeds`` feeds."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        state = StateStore(Path(tmp) / "s.db", max_seen=feeds * 50)
+        for feed in range(feeds):
+            state.put(
+                f"source:feed{feed}",
+                {"etag": f'"{uuid.uuid4().hex}"', "last_modified": "Mon, 02 Mar 2026 10:00:00 GMT"},
+            )
+            state.mark_seen(f"{feed}-{i}-{uuid.uuid4().hex[:8]}" for i in range(50))
+        seen = state.seen_count()
+        state.close()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"feeds": feeds, "seen_ids": seen, "peak_rss_mb": after, "rss_growth_mb": after - before}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    settings = Settings()
+    topic = f"bench.{uuid.uuid4().hex[:8]}.raw"
+    settings.kafka.topics.raw = topic
+    ensure_topics(settings.kafka, [topic])
+    result = {
+        "replay": replay_throughput(settings, args.rounds),
+        "rss": rss_ratio(settings, args.rounds),
+        "state": state_memory(10_000),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    replay, rss, state = result["replay"], result["rss"], result["state"]
+    print(
+        f"(a) JSON replay -> Kafka: {replay['items']} items in {replay['seconds']:.2f}s = {replay['items_per_s']:.0f} items/s (target >= 2000)"
+    )
+    print(
+        f"(b) RSS: feedparser alone {rss['feedparser_s']:.3f}s, ours (parse+normalise+dedupe+produce) {rss['ours_s']:.3f}s = {rss['ratio']:.2f}x (target <= 1.5x)"
+    )
+    print(
+        f"(c) state for {state['feeds']} feeds, {state['seen_ids']} seen ids: peak RSS {state['peak_rss_mb']:.0f} MB (+{state['rss_growth_mb']:.0f} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
