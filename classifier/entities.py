@@ -30,11 +30,14 @@ AMBIGUOUS_NAMES = {
     "apple hospitality", "ross stores", "dover", "xylem", "copart", "corning", "nucor",
     "hologic", "pool", "snap-on", "waters", "discover", "state street", "truist", "loews",
     "regions", "tapestry", "cintas", "amcor", "ametek", "aflac", "trane", "carrier", "nasdaq",
+    "dow", "news", "berkshire",
 }  # fmt: skip
 NAME_ALIASES = {
     "Alphabet Inc. (Class A)": ["Alphabet", "Google"],
     "Meta Platforms": ["Meta Platforms", "Facebook"],
-    "Berkshire Hathaway": ["Berkshire Hathaway", "Berkshire"],
+    "Berkshire Hathaway": ["Berkshire Hathaway"],
+    "News Corp (Class A)": ["News Corp"],
+    "News Corp (Class B)": ["News Corp"],
 }
 
 
@@ -57,7 +60,10 @@ class TickerTagger:
         names: dict[str, str] = {}
         for symbol, security in rows:
             self.symbols.add(symbol.upper())
-            for name in NAME_ALIASES.get(security, [_short_name(security)]):
+            short = _short_name(security)
+            if short != security and short.isupper() and len(short) <= 4:
+                short = security  # "CME Group" stays whole: a bare "CME" is any acronym
+            for name in NAME_ALIASES.get(security, [short]):
                 if len(name) >= 3 and name.lower() not in AMBIGUOUS_NAMES:
                     names.setdefault(name.lower(), symbol.upper())
         self._names = names

@@ -29,3 +29,22 @@ def test_tags(tagger: TickerTagger, title: str, expected: list[str]) -> None:
 
 def test_source_symbols_are_kept(tagger: TickerTagger) -> None:
     assert tagger.tag("Quarterly results", "", ["nvda", "$AMD"]) == ["AMD", "NVDA"]
+
+
+def test_precision_on_hand_checked_real_headlines(tagger: TickerTagger) -> None:
+    """Hand-checked sample of 131 real headlines and tweets (tests/classifier/data)."""
+    from pathlib import Path
+
+    rows = [
+        line.split("\t")
+        for line in (Path(__file__).parent / "data" / "ticker_sample.tsv").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    proposed = correct = 0
+    for _sample, gold, text in rows:
+        predicted = set(tagger.tag(text))
+        proposed += len(predicted)
+        correct += len(predicted & set(filter(None, gold.split(","))))
+    precision = correct / proposed
+    print(f"ticker tagging precision: {correct}/{proposed} = {precision:.3f} on {len(rows)} texts")
+    assert precision >= 0.97

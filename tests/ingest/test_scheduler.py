@@ -1,0 +1,79 @@
+"""One job per source, no overlapping runs of a job, capped exponential backoff."""
+
+import threading
+import time
+from pathlib import Path
+
+from finsent.config import Settings
+from finsent.config_sources import RssSourceConfig
+from ingest.scheduler import IngestScheduler
+from ingest.service import Ingestor, SourceRun
+from ingest.testing import ListProducer
+
+from .conftest import DATA, FeedServer
+
+CNBC = DATA / "feeds" / "real_captures" / "cnbc_international_top_news_2026-03.xml"
+
+
+def test_jobs_never_overlap_and_failures_back_off(feed_server: FeedServer, tmp_path: Path) -> None:
+    good = feed_server.serve("/good", CNBC.read_bytes(), delay_s=0.3)  # slower than its interval
+    bad = feed_server.serve("/bad", b"", status=503)
+    settings = Settings(
+        ingest={
+            "state_path": tmp_path / "s.db",
+            "max_backoff_s": 0.8,
+            "sources": [
+                RssSourceConfig(
+                    name="good", url=good, interval_s=0.1, jitter_s=0, allow_private_network=True
+                ),
+                RssSourceConfig(
+                    name="bad", url=bad, interval_s=0.1, jitter_s=0, allow_private_network=True
+                ),
+            ],
+        }
+    )
+    ingestor = Ingestor(settings, ListProducer())  # type: ignore[arg-type]
+    ingestor.setup()
+    active: dict[str, int] = {"good": 0, "bad": 0}
+    most: dict[str, int] = {"good": 0, "bad": 0}
+    calls: dict[str, list[float]] = {"good": [], "bad": []}
+    lock = threading.Lock()
+    real_poll = ingestor.poll
+
+    def tracked(name: str) -> SourceRun:
+        with lock:
+            active[name] += 1
+            most[name] = max(most[name], active[name])
+            calls[name].append(time.monotonic())
+        try:
+            return real_poll(name)
+        finally:
+            with lock:
+                active[name] -= 1
+
+    ingestor.poll = tracked  # type: ignore[method-assign]
+    scheduler = IngestScheduler(ingestor)
+    scheduler.start()
+    time.sleep(3.0)
+    scheduler.stop()
+    ingestor.close()
+
+    assert most == {"good": 1, "bad": 1}, "max_instances=1: a job never overlaps itself"
+    assert len(calls["good"]) >= 5
+    gaps = [b - a for a, b in zip(calls["bad"], calls["bad"][1:], strict=False)]
+    assert gaps and max(gaps) >= 0.35, f"backoff spaced the failing polls: {gaps}"
+    assert len(calls["bad"]) < len(calls["good"]) + 10
+    assert scheduler.failures["bad"] >= 2
+
+
+def test_backoff_is_capped(tmp_path: Path) -> None:
+    settings = Settings(ingest={"state_path": tmp_path / "s.db", "max_backoff_s": 60})
+    ingestor = Ingestor(settings, ListProducer())  # type: ignore[arg-type]
+    ingestor.configs["x"] = RssSourceConfig(name="x", url="https://x", interval_s=10)
+    scheduler = IngestScheduler(ingestor)
+    scheduler.failures["x"] = 1
+    assert 5 <= scheduler.backoff_s("x") <= 10
+    scheduler.failures["x"] = 3
+    assert 20 <= scheduler.backoff_s("x") <= 40
+    scheduler.failures["x"] = 30
+    assert 30 <= scheduler.backoff_s("x") <= 60
