@@ -125,34 +125,22 @@ def evaluate(
 
 def classify(config: ConfigOption = None) -> None:
     """Run the classifier stage: raw topic -> BERT (topic + sentiment) -> scored topic."""
-    from classifier.consumer import ClassifyConsumer
-    from classifier.engine import Engine
-    from classifier.entities import TickerTagger
     from classifier.model import ModelLoadError
+    from classifier.stage import ClassifyStage
 
     settings = settings_or_exit(config)
     configure(settings.logging)
     log = get_logger("classify")
-    options = settings.classifier
-    folder = options.model_dir or SHIPPED
+    stage = ClassifyStage(settings)
     try:
-        engine = Engine.from_folder(
-            folder,
-            device=options.device,
-            max_length=options.max_length,
-            quantize_int8=options.quantize_int8,
-        )
+        stage.setup()
     except ModelLoadError as exc:
         fail(str(exc), code=2)
-    engine.warm_up(options.max_batch_items, options.max_batch_tokens)
-    log.info("model ready", model=engine.spec.tag, device=str(engine.device))
     stop = stop_on_signals(log)
-    consumer = ClassifyConsumer(settings, engine, TickerTagger())
-    consumer.setup()
     try:
-        consumer.run(stop)
+        stage.run(stop)
     finally:
-        consumer.close()
+        stage.close()
     log.info("stopped")
 
 

@@ -207,6 +207,18 @@ class ClassifierSettings(Section):
     )
 
 
+class DaemonSettings(Section):
+    """`finsent run`: which stages one process supervises."""
+
+    stages: list[Literal["ingest", "classify"]] = Field(
+        default_factory=lambda: ["ingest", "classify"],  # type: ignore[arg-type]
+        description="Stages to run in this process (scale out by running some elsewhere).",
+    )
+    shutdown_timeout_s: float = Field(
+        30.0, gt=0, description="SIGTERM: deadline for stages to drain and commit, s."
+    )
+
+
 class LoggingSettings(Section):
     """Structured logs on stderr."""
 
@@ -231,6 +243,7 @@ class Settings(BaseSettings):
     stack: StackSettings = Field(default_factory=StackSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

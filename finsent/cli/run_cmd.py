@@ -1,21 +1,19 @@
-"""`finsent run`: the daemon. Stages (ingest, classify, alert) plug in as they are built."""
+"""`finsent run`: prepare topics and templates, then supervise every configured stage."""
 
 from __future__ import annotations
 
 from kafka.errors import KafkaError
 
 from finsent.cli.common import ConfigOption, fail, settings_or_exit
+from finsent.daemon import Supervisor
 from finsent.es import install_templates, make_client
 from finsent.kafka import ensure_topics
 from finsent.logs import configure, get_logger
 from finsent.signals import stop_on_signals
 
-STAGES: dict[str, object] = {}
-"""name -> stage class; empty until the ingest, classifier and alerting stages land."""
 
-
-def run(config: ConfigOption = None, heartbeat_s: float = 60.0) -> None:
-    """Prepare topics and index templates, then run every available stage until SIGTERM."""
+def run(config: ConfigOption = None) -> None:
+    """Run every stage in one supervised process until SIGTERM."""
     settings = settings_or_exit(config)
     configure(settings.logging)
     log = get_logger("daemon")
@@ -30,7 +28,12 @@ def run(config: ConfigOption = None, heartbeat_s: float = 60.0) -> None:
         fail(f"Elasticsearch at {settings.elasticsearch.hosts} is not usable: {exc}")
     log.info("prepared", topics_created=created, templates=templates)
     stop = stop_on_signals(log)
-    log.info("running", stages=sorted(STAGES) or "none built yet")
-    while not stop.wait(heartbeat_s):
-        log.info("heartbeat", stages=sorted(STAGES))
-    log.info("stopped")
+    supervisor = Supervisor(settings, list(settings.daemon.stages), log)
+    supervisor.start()
+    stop.wait()
+    clean = supervisor.shutdown(settings.daemon.shutdown_timeout_s)
+    log.info("stopped", clean=clean)
+    if not clean:
+        fail(
+            f"stages still running after daemon.shutdown_timeout_s={settings.daemon.shutdown_timeout_s}"
+        )
