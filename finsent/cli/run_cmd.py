@@ -34,6 +34,5 @@ def run(config: ConfigOption = None) -> None:
     clean = supervisor.shutdown(settings.daemon.shutdown_timeout_s)
     log.info("stopped", clean=clean)
     if not clean:
-        fail(
-            f"stages still running after daemon.shutdown_timeout_s={settings.daemon.shutdown_timeout_s}"
-        )
+        deadline = settings.daemon.shutdown_timeout_s
+        fail(f"stages still running after daemon.shutdown_timeout_s={deadline}")
