@@ -1,0 +1,57 @@
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from finsent.cli import app
+
+runner = CliRunner()
+
+
+def test_eval_csv_with_label_map_json(tmp_path: Path, tiny_model_dir: Path) -> None:
+    data = tmp_path / "dev.csv"
+    data.write_text(
+        'text,label\n"Stocks tumble, Dow sheds 500",0\nApple beats estimates,1\nFed holds rates,2\n'
+    )
+    result = runner.invoke(app, ["eval", "--task", "sentiment", "--data", str(data), "--model", str(tiny_model_dir),
+                                 "--label-map", "0=negative,1=positive,2=neutral", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["n"] == 3
+    assert 0 <= report["accuracy"] <= 1 and "macro_f1" in report
+    assert len(report["confusion_matrix"]) == len(report["labels"])
+
+
+def test_eval_phrasebank_and_label_names(tmp_path: Path, tiny_model_dir: Path) -> None:
+    fpb = tmp_path / "fpb.txt"
+    fpb.write_bytes(
+        "Operating profit rose to EUR 13.1 mn .@positive\r\nSales fell 5 % .@negative\r\n".encode(
+            "latin-1"
+        )
+    )
+    result = runner.invoke(
+        app, ["eval", "--task", "sentiment", "--data", str(fpb), "--model", str(tiny_model_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "n=2" in result.stdout and "confusion matrix" in result.stdout
+    names = tmp_path / "classes.txt"
+    names.write_text("Macro\nEarnings\n")
+    csv = tmp_path / "t.csv"
+    csv.write_text("text,label\nGDP grows,0\nEPS beat,1\n")
+    result = runner.invoke(app, ["eval", "--task", "topic", "--data", str(csv), "--model", str(tiny_model_dir),
+                                 "--label-names", str(names), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["n"] == 2
+
+
+def test_eval_errors_are_clear(tmp_path: Path, tiny_model_dir: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nx,9\n")
+    result = runner.invoke(
+        app, ["eval", "--task", "sentiment", "--data", str(bad), "--model", str(tiny_model_dir)]
+    )
+    assert result.exit_code == 2 and "label '9' is not in the label map" in result.output
+    result = runner.invoke(
+        app, ["eval", "--task", "sentiment", "--data", str(bad), "--model", str(tmp_path / "none")]
+    )
+    assert result.exit_code == 2 and "not a finsent model folder" in result.output
