@@ -24,6 +24,7 @@ from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from classifier import labels as label_spaces
+from classifier.card import write_model_card
 from classifier.data import Example, deduplicate, read_csv, read_phrasebank, split
 from classifier.engine import Engine
 from classifier.metrics import report
@@ -261,4 +262,5 @@ def train(
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     (config.output / "train_config.json").write_text(json.dumps(settings, indent=2) + "\n")
     (config.output / "COMMAND").write_text((command or " ".join(sys.argv)) + "\n")
+    write_model_card(config.output)
     return metrics

@@ -34,8 +34,10 @@ def test_lora_run_writes_a_loadable_small_folder(tmp_path: Path, tiny_model_dir:
     )
     assert {p.name for p in out.iterdir()} >= {
         "adapter", "heads.safetensors", "finsent_model.json", "metrics.json",
-        "train_config.json", "COMMAND",
+        "train_config.json", "COMMAND", "README.md",
     }  # fmt: skip
+    card = (out / "README.md").read_text()
+    assert "finsent train x" in card and "| 2 |" in card and "MIT" in card
     assert (out / "COMMAND").read_text().strip() == "finsent train x"
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["best"]["epoch"] in (1, 2)

