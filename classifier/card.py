@@ -52,13 +52,7 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
         "",
         "## Model",
         f"- Base: {LICENCES.get(manifest['base_model'], manifest['base_model'])}",
-        f"- Adapter: {manifest['adapter']}"
-        + (
-            f" (LoRA r={config['lora_r']}, alpha={config['lora_alpha']}, on query/key/value/dense of "
-            "every layer; merged into the encoder at load)"
-            if manifest["adapter"] == "lora"
-            else ""
-        ),  # fmt: skip
+        f"- Adapter: {manifest['adapter']}{lora}",
         f"- Pooling: masked mean over tokens; max length {manifest['max_length']} tokens",
         f"- Size of this folder: {_size_mb(folder):.2f} MB (on top of the PyPI base)",
         f"- Licence: {licence}",
