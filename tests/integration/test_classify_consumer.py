@@ -142,3 +142,44 @@ def test_two_members_share_four_partitions(
     counts = Counter(s.id for s in scored)
     assert set(counts) == {i.id for i in items}, "every item scored"
     assert max(counts.values()) == 1, "no item scored twice"
+
+
+def test_finsent_classify_process_scores_and_drains_on_sigterm(
+    settings: Settings, unique: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    isolated = topics_for(settings, unique)
+    config = tmp_path / "finsent.yaml"
+    config.write_text(yaml.safe_dump({
+        "kafka": {"topics": isolated.kafka.topics.model_dump()},
+        "classifier": {"model_dir": str(tiny_model_dir), "group_id": f"{unique}-cli", "device": "cpu"},
+    }))  # fmt: skip
+    producer = make_producer(isolated.kafka)
+    items = [raw_item(i) for i in range(25)]
+    for item in items:
+        producer.send(isolated.kafka.topics.raw, key=item.id.encode(), value=encode(item))
+    producer.flush(30)
+    producer.close()
+    finsent = str(Path(sys.executable).with_name("finsent"))
+    process = subprocess.Popen(
+        [finsent, "classify", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        scored = [
+            decode(ScoredItem, v)
+            for v in read_all(isolated, isolated.kafka.topics.scored, 25, timeout_s=90)
+        ]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+    assert sorted(s.id for s in scored) == sorted(i.id for i in items)
+    assert process.returncode == 0, err[-2000:]
+    assert "stopping" in err and "stopped" in err
