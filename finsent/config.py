@@ -210,8 +210,8 @@ class ClassifierSettings(Section):
 class DaemonSettings(Section):
     """`finsent run`: which stages one process supervises."""
 
-    stages: list[Literal["ingest", "classify"]] = Field(
-        default_factory=lambda: ["ingest", "classify"],  # type: ignore[arg-type]
+    stages: list[Literal["ingest", "classify", "index"]] = Field(
+        default_factory=lambda: ["ingest", "classify", "index"],  # type: ignore[arg-type]
         description="Stages to run in this process (scale out by running some elsewhere).",
     )
     shutdown_timeout_s: float = Field(

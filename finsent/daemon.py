@@ -18,6 +18,7 @@ from finsent.config import Settings
 STAGES = {
     "ingest": "ingest.stage:IngestStage",
     "classify": "classifier.stage:ClassifyStage",
+    "index": "alerting.indexer:IndexStage",
 }
 
 
