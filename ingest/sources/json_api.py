@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 from finsent.config_sources import JsonSourceConfig
-from ingest.fetch import FetchError, HttpFetcher
-from ingest.sources.base import Poll, SourceContext, SourceError
+from ingest.sources.base import Poll, SourceError
+from ingest.sources.http import HttpSource
 
 FIELDS = {"guid", "url", "title", "text", "published", "published_at", "author", "symbols"}
 
@@ -50,8 +48,10 @@ def map_records(payload: Any, items_path: str, fields: dict[str, str]) -> list[d
     return entries
 
 
-class JsonSource:
-    """Polls one endpoint; the mapping is validated at setup."""
+class JsonSource(HttpSource):
+    """Polls one endpoint; the mapping is validated at construction."""
+
+    config: JsonSourceConfig
 
     def __init__(self, config: JsonSourceConfig) -> None:
         unknown = set(config.fields) - FIELDS
@@ -59,33 +59,13 @@ class JsonSource:
             raise ValueError(f"source {config.name}: unknown fields {sorted(unknown)}")
         if not {"guid", "url"} & set(config.fields):
             raise ValueError(f"source {config.name}: fields must map guid or url")
-        self.config = config
-        self.context: SourceContext | None = None
-        self.fetcher: HttpFetcher | None = None
-
-    def setup(self, context: SourceContext) -> None:
-        """Open the HTTP client."""
-        self.context = context
-        self.fetcher = HttpFetcher(self.config)
+        super().__init__(config)
 
     def poll(self) -> Poll:
         """Fetch and map every record."""
-        assert self.context is not None and self.fetcher is not None
+        payload = self.json_body(self.fetch(self.config.url))
         try:
-            fetched = self.fetcher.get(self.config.url)
-            entries = map_records(
-                json.loads(fetched.body), self.config.items_path, self.config.fields
-            )
-        except FetchError as exc:
-            raise SourceError(exc.reason, exc.detail) from exc
+            entries = map_records(payload, self.config.items_path, self.config.fields)
         except ValueError as exc:
             raise SourceError("invalid_json", str(exc)) from exc
-        now = datetime.now(UTC)
-        items = [self.context.items.make(fetched_at=now, **e) for e in entries]
-        kept = [i for i in items if i is not None]
-        return Poll(kept, skipped=len(items) - len(kept))
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        if self.fetcher is not None:
-            self.fetcher.close()
+        return self.items(entries)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from finsent.config_sources import RedditSourceConfig
-from ingest.fetch import FetchError, HttpFetcher
-from ingest.sources.base import Poll, SourceContext, SourceError
+from ingest.sources.base import Poll, SourceError
+from ingest.sources.http import HttpSource
 
 TOKEN_URL = "https://www.reddit.com/api/v1/access_token"  # noqa: S105 - a URL
 
@@ -42,19 +40,14 @@ def listing_entries(payload: Any) -> list[dict[str, Any]]:
     return entries
 
 
-class RedditSource:
+class RedditSource(HttpSource):
     """Polls a listing with `before=<newest seen fullname>`; an empty poll is normal."""
 
-    def __init__(self, config: RedditSourceConfig) -> None:
-        self.config = config
-        self.context: SourceContext | None = None
-        self.fetcher: HttpFetcher | None = None
-        self._token: str | None = None
+    config: RedditSourceConfig
 
-    def setup(self, context: SourceContext) -> None:
-        """Open the HTTP client."""
-        self.context = context
-        self.fetcher = HttpFetcher(self.config)
+    def __init__(self, config: RedditSourceConfig) -> None:
+        super().__init__(config)
+        self._token: str | None = None
 
     def _auth_headers(self) -> dict[str, str]:
         if self.config.client_id is None or self.config.client_secret is None:
@@ -74,28 +67,19 @@ class RedditSource:
 
     def poll(self) -> Poll:
         """New children since the cursor."""
-        assert self.context is not None and self.fetcher is not None
-        scope = f"source:{self.config.name}"
-        cursor = self.context.state.get(scope, "before")
+        assert self.context is not None
+        cursor = self.context.state.get(self.scope, "before")
         query = f"limit={self.config.limit}&raw_json=1" + (f"&before={cursor}" if cursor else "")
         url = self.config.url + ("&" if "?" in self.config.url else "?") + query
         try:
-            fetched = self.fetcher.get(url, headers=self._auth_headers())
-        except FetchError as exc:
+            fetched = self.fetch(url, headers=self._auth_headers())
+        except SourceError as exc:
             if exc.reason == "http_401":
-                self._token = None
-            raise SourceError(exc.reason, exc.detail) from exc
+                self._token = None  # expired: ask for a new token next time
+            raise
         try:
-            entries = listing_entries(json.loads(fetched.body))
+            entries = listing_entries(self.json_body(fetched))
         except (ValueError, AttributeError) as exc:
             raise SourceError("invalid_json", str(exc)) from exc
-        now = datetime.now(UTC)
-        items = [self.context.items.make(fetched_at=now, **e) for e in entries]
-        kept = [i for i in items if i is not None]
         newest = entries[0]["guid"] if entries else cursor
-        return Poll(kept, {"before": newest}, skipped=len(items) - len(kept))
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        if self.fetcher is not None:
-            self.fetcher.close()
+        return self.items(entries, {"before": newest})

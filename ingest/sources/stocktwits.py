@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 from finsent.config_sources import StocktwitsSourceConfig
-from ingest.fetch import FetchError, HttpFetcher
-from ingest.sources.base import Poll, SourceContext, SourceError
+from ingest.sources.base import Poll, SourceError
+from ingest.sources.http import HttpSource
 
 
 def stream_entries(payload: Any) -> tuple[list[dict[str, Any]], int | None]:
@@ -38,42 +36,21 @@ def stream_entries(payload: Any) -> tuple[list[dict[str, Any]], int | None]:
     return entries, newest if newest is not None else cursor
 
 
-class StocktwitsSource:
+class StocktwitsSource(HttpSource):
     """Polls a stream with `since=<newest id seen>`."""
 
-    def __init__(self, config: StocktwitsSourceConfig) -> None:
-        self.config = config
-        self.context: SourceContext | None = None
-        self.fetcher: HttpFetcher | None = None
-
-    def setup(self, context: SourceContext) -> None:
-        """Open the HTTP client."""
-        self.context = context
-        self.fetcher = HttpFetcher(self.config)
+    config: StocktwitsSourceConfig
 
     def poll(self) -> Poll:
         """New messages since the cursor."""
-        assert self.context is not None and self.fetcher is not None
-        scope = f"source:{self.config.name}"
-        since = self.context.state.get(scope, "since")
+        assert self.context is not None
+        since = self.context.state.get(self.scope, "since")
         url = self.config.url
         if since:
             url += ("&" if "?" in url else "?") + f"since={since}"
+        payload = self.json_body(self.fetch(url))
         try:
-            fetched = self.fetcher.get(url)
-        except FetchError as exc:
-            raise SourceError(exc.reason, exc.detail) from exc
-        try:
-            entries, newest = stream_entries(json.loads(fetched.body))
+            entries, newest = stream_entries(payload)
         except ValueError as exc:
             raise SourceError("invalid_json", str(exc)) from exc
-        now = datetime.now(UTC)
-        items = [self.context.items.make(fetched_at=now, **e) for e in entries]
-        kept = [i for i in items if i is not None]
-        state = {"since": str(newest) if newest is not None else since}
-        return Poll(kept, state, skipped=len(items) - len(kept))
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        if self.fetcher is not None:
-            self.fetcher.close()
+        return self.items(entries, {"since": str(newest) if newest is not None else since})
