@@ -79,6 +79,7 @@ def evaluate(
     ] = None,
     label_names: Annotated[Path | None, typer.Option(help="File of names; line N is id N.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    int8: Annotated[bool, Opt("--int8", help="CPU dynamic int8 quantisation.")] = False,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
     from classifier.data import DataError, read_csv, read_phrasebank
@@ -90,7 +91,7 @@ def evaluate(
     if task not in ("sentiment", "topic"):
         raise typer.BadParameter("task must be sentiment or topic", param_hint="--task")
     try:
-        engine = Engine.from_folder(model)
+        engine = Engine.from_folder(model, device="cpu" if int8 else None, quantize_int8=int8)
     except ModelLoadError as exc:
         typer.echo(f"finsent: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -119,7 +120,7 @@ def evaluate(
     scores = engine.predict([e.text for e in examples])
     predicted = [s.sentiment_label if task == "sentiment" else s.topic_label for s in scores]
     result = report([e.label for e in examples], predicted, labels)
-    result["model"] = engine.spec.tag
+    result["model"] = engine.spec.tag + (" (int8)" if int8 else "")
     typer.echo(json.dumps(result) if as_json else render(result))
 
 
