@@ -24,6 +24,7 @@ class ManagedProcess:
         self.log_file = log_file
         self.marker = marker
         self.last_exit = ""
+        self._started: int | None = None
 
     def pid(self) -> int | None:
         """The live server's pid, or None (a stale pid file is removed)."""
@@ -31,6 +32,8 @@ class ManagedProcess:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
+        if pid == self._started and not _is_zombie(pid):
+            return pid  # ours, from this process: no need to recognise it by its command line
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
@@ -64,6 +67,7 @@ class ManagedProcess:
                 extra_groups=[] if user else None,
             )
         self.pid_file.write_text(f"{proc.pid}\n")
+        self._started = proc.pid
         return proc.pid
 
     def group_alive(self, pgid: int) -> bool:
