@@ -49,6 +49,10 @@ class RedditSourceConfig(HttpSourceBase):
     limit: int = Field(100, ge=1, le=100, description="Items per listing request.")
     client_id: str | None = Field(None, description="OAuth app id (optional).")
     client_secret: SecretStr | None = Field(None, description="OAuth app secret (secret).")
+    token_url: str = Field(
+        "https://www.reddit.com/api/v1/access_token",
+        description="OAuth token endpoint (client credentials); used when client_id is set.",
+    )
 
 
 class StocktwitsSourceConfig(HttpSourceBase):

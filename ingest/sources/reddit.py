@@ -7,10 +7,9 @@ from typing import Any
 import httpx
 
 from finsent.config_sources import RedditSourceConfig
+from ingest.fetch import FetchError, check_address
 from ingest.sources.base import Poll, SourceError
 from ingest.sources.http import HttpSource
-
-TOKEN_URL = "https://www.reddit.com/api/v1/access_token"  # noqa: S105 - a URL
 
 
 def listing_entries(payload: Any) -> list[dict[str, Any]]:
@@ -53,13 +52,17 @@ class RedditSource(HttpSource):
         if self.config.client_id is None or self.config.client_secret is None:
             return {}
         if self._token is None:
-            response = httpx.post(
-                TOKEN_URL,
-                data={"grant_type": "client_credentials"},
-                auth=(self.config.client_id, self.config.client_secret.get_secret_value()),
-                headers={"User-Agent": self.config.user_agent},
-                timeout=self.config.timeout_s,
-            )
+            try:
+                check_address(self.config.token_url, self.config.allow_private_network)
+                response = httpx.post(
+                    self.config.token_url,
+                    data={"grant_type": "client_credentials"},
+                    auth=(self.config.client_id, self.config.client_secret.get_secret_value()),
+                    headers={"User-Agent": self.config.user_agent},
+                    timeout=self.config.timeout_s,
+                )
+            except (FetchError, httpx.HTTPError) as exc:
+                raise SourceError("auth", f"token request failed: {type(exc).__name__}") from exc
             if response.status_code != 200:
                 raise SourceError("auth", f"token request answered {response.status_code}")
             self._token = str(response.json().get("access_token"))

@@ -63,6 +63,11 @@ def feed_server() -> Iterator[FeedServer]:
             self.end_headers()
             self.wfile.write(body)
 
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            self.rfile.read(length)
+            self.do_GET()
+
         def log_message(self, *args: object) -> None:
             pass
 

@@ -111,3 +111,30 @@ def test_json_endpoint_mapping(feed_server: FeedServer, tmp_path: Path) -> None:
     assert item.published_at.isoformat() == "2026-03-02T10:00:00+00:00"
     with pytest.raises(ValueError, match="must map guid or url"):
         JsonSource(config.model_copy(update={"fields": {"title": "headline"}}))
+
+
+def test_reddit_oauth_token_is_used_and_never_logged(
+    feed_server: FeedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pydantic import SecretStr
+
+    feed_server.serve("/api/v1/access_token", json.dumps({"access_token": "tok-123"}).encode())
+    url = feed_server.serve("/r/stocks/new.json", reddit_listing())
+    reddit = RedditSource(RedditSourceConfig(
+        name="reddit", url=url, allow_private_network=True, client_id="app",
+        client_secret=SecretStr("s3cret-value"), token_url=feed_server.url + "/api/v1/access_token",
+    ))  # fmt: skip
+    reddit.setup(context(tmp_path, "reddit"))
+    assert len(reddit.poll().items) == 100
+    token_request = next(h for p, h in feed_server.requests if p == "/api/v1/access_token")
+    assert token_request["authorization"].startswith("Basic ")
+    listing_request = feed_server.requests[-1][1]
+    assert listing_request["authorization"] == "bearer tok-123"
+    assert (
+        "s3cret-value" not in repr(reddit.config) and "s3cret-value" not in capsys.readouterr().err
+    )
+    feed_server.routes["/api/v1/access_token"] = Route(401, b"no")
+    reddit._token = None
+    with pytest.raises(SourceError) as err:
+        reddit.poll()
+    assert err.value.reason == "auth"
