@@ -145,7 +145,8 @@ class Ingestor:
         if health.failures >= self.settings.ingest.failing_after_intervals:
             self.log.info("source recovered", source=name)
         health.failures = 0
-        health.empty = 0 if run.new else health.empty + 1
+        finished = bool(getattr(self.sources.get(name), "exhausted", False))
+        health.empty = 0 if run.new or finished else health.empty + 1  # a done replay is quiet
         silent = health.empty >= self.settings.ingest.failing_after_intervals
         metrics.UNHEALTHY.labels(name, "silent").set(1 if silent else 0)
         if silent and health.empty == self.settings.ingest.failing_after_intervals:

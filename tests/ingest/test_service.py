@@ -80,3 +80,17 @@ def test_failing_source_does_not_stop_the_others(feed_server: FeedServer, tmp_pa
     assert metrics.UNHEALTHY.labels("bad", "failing")._value.get() == 1
     assert metrics.ERRORS.labels("bad", "http_5xx")._value.get() >= 2
     ingestor.close()
+
+
+def test_silent_source_is_reported(feed_server: FeedServer, tmp_path: Path) -> None:
+    from ingest import metrics
+
+    url = feed_server.serve("/feed", CNBC.read_bytes())
+    ingestor = Ingestor(settings(tmp_path, url), ListProducer())  # type: ignore[arg-type]
+    ingestor.setup()
+    assert ingestor.poll("cnbc").new == 30
+    ingestor.poll("cnbc")
+    assert metrics.UNHEALTHY.labels("cnbc", "silent")._value.get() == 0
+    ingestor.poll("cnbc")  # second poll in a row with nothing new: failing_after_intervals=2
+    assert metrics.UNHEALTHY.labels("cnbc", "silent")._value.get() == 1
+    ingestor.close()
