@@ -9,9 +9,9 @@ from typing import Any
 from alerting.sinks.elasticsearch import ElasticsearchSink
 from finsent.config import Settings
 from finsent.es import install_templates, make_client
-from finsent.kafka import ensure_topics, make_consumer, make_producer
+from finsent.kafka import dead_letter, ensure_topics, make_consumer, make_producer
 from finsent.logs import get_logger
-from finsent.schemas import DeadLetter, SchemaError, ScoredItem, decode, encode
+from finsent.schemas import SchemaError, ScoredItem, decode
 
 STAGE = "index"
 
@@ -53,13 +53,11 @@ class IndexStage:
         self.consumer.resume(*partitions)
 
     def _dead_letter(self, record: Any, reason: str) -> None:
-        letter = DeadLetter.of(
-            STAGE, reason, record.topic, record.partition, record.offset, record.key, record.value
+        topic = self.settings.kafka.topics.deadletter
+        dead_letter(self.producer, topic, STAGE, record, reason)
+        self.log.warning(
+            "dead-lettered", reason=reason[:300], partition=record.partition, offset=record.offset
         )
-        self.producer.send(
-            self.settings.kafka.topics.deadletter, key=record.key, value=encode(letter)
-        )
-        self.log.warning("dead-lettered", reason=reason[:300], offset=record.offset)
 
     def run_once(self) -> int:
         """Poll a batch, index it, dead-letter what cannot be, then commit."""

@@ -18,10 +18,9 @@ from typing import Any
 from classifier.engine import Engine
 from classifier.entities import TickerTagger
 from finsent.config import Settings
-from finsent.kafka import ensure_topics, make_consumer, make_producer
+from finsent.kafka import dead_letter, ensure_topics, make_consumer, make_producer
 from finsent.logs import get_logger
 from finsent.schemas import (
-    DeadLetter,
     Prediction,
     RawItem,
     SchemaError,
@@ -94,14 +93,10 @@ class ClassifyConsumer:
         return records
 
     def _dead_letter(self, record: Any, reason: str) -> None:
-        letter = DeadLetter.of(
-            STAGE, reason, record.topic, record.partition, record.offset, record.key, record.value
-        )
-        self.producer.send(
-            self.settings.kafka.topics.deadletter, key=record.key, value=encode(letter)
-        )
+        topic = self.settings.kafka.topics.deadletter
+        dead_letter(self.producer, topic, STAGE, record, reason)
         self.log.warning(
-            "dead-lettered", reason=reason, partition=record.partition, offset=record.offset
+            "dead-lettered", reason=reason[:300], partition=record.partition, offset=record.offset
         )
 
     def score(self, items: list[RawItem]) -> list[ScoredItem]:

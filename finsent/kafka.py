@@ -10,6 +10,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from finsent.config import KafkaSettings
+from finsent.schemas import DeadLetter, encode
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -88,3 +89,15 @@ def ensure_topics(settings: KafkaSettings, names: Iterable[str] | None = None) -
         return created
     finally:
         admin.close()
+
+
+def dead_letter(producer: Any, topic: str, stage: str, record: Any, reason: str) -> DeadLetter:
+    """Send a consumed record that a stage cannot use to the dead-letter topic, with why.
+
+    The caller flushes the producer before committing the record's offset.
+    """
+    letter = DeadLetter.of(
+        stage, reason, record.topic, record.partition, record.offset, record.key, record.value
+    )
+    producer.send(topic, key=record.key, value=encode(letter))
+    return letter
