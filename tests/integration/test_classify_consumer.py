@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +51,19 @@ def raw_item(i: int) -> RawItem:
     )
 
 
+def produce_raw(
+    settings: Settings, items: list[RawItem], extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Items keyed by id, then any raw (key, value) records, acknowledged."""
+    producer = make_producer(settings.kafka)
+    for item in items:
+        producer.send(settings.kafka.topics.raw, key=item.id.encode(), value=encode(item))
+    for key, value in extra:
+        producer.send(settings.kafka.topics.raw, key=key, value=value)
+    producer.flush(30)
+    producer.close()
+
+
 def read_all(settings: Settings, topic: str, expected: int, timeout_s: float = 60) -> list[bytes]:
     consumer = make_consumer(settings.kafka, None, topic)
     values: list[bytes] = []
@@ -77,15 +91,9 @@ def test_scores_every_item_and_dead_letters_poison(
 ) -> None:
     isolated = topics_for(settings, unique)
     engine = Engine.from_folder(tiny_model_dir, device="cpu")
-    producer = make_producer(isolated.kafka)
     items = [raw_item(i) for i in range(40)]
-    for item in items:
-        producer.send(isolated.kafka.topics.raw, key=item.id.encode(), value=encode(item))
-    producer.send(isolated.kafka.topics.raw, key=b"bad", value=b"{not json")
     empty = raw_item(99).model_copy(update={"title": "", "text": "  "})
-    producer.send(isolated.kafka.topics.raw, key=b"empty", value=encode(empty))
-    producer.flush(30)
-    producer.close()
+    produce_raw(isolated, items, extra=[(b"bad", b"{not json"), (b"empty", encode(empty))])
 
     stop = threading.Event()
     members = run_members(isolated, engine, 1, stop)
@@ -128,12 +136,8 @@ def test_two_members_share_four_partitions(
             break
         time.sleep(0.2)
     assert sizes == [2, 2], sizes
-    producer = make_producer(isolated.kafka)
     items = [raw_item(i) for i in range(200)]
-    for item in items:
-        producer.send(isolated.kafka.topics.raw, key=item.id.encode(), value=encode(item))
-    producer.flush(30)
-    producer.close()
+    produce_raw(isolated, items)
     scored = [decode(ScoredItem, v) for v in read_all(isolated, isolated.kafka.topics.scored, 200)]
     stop.set()
     for member, thread in members:
@@ -159,12 +163,8 @@ def test_finsent_classify_process_scores_and_drains_on_sigterm(
         "kafka": {"topics": isolated.kafka.topics.model_dump()},
         "classifier": {"model_dir": str(tiny_model_dir), "group_id": f"{unique}-cli", "device": "cpu"},
     }))  # fmt: skip
-    producer = make_producer(isolated.kafka)
     items = [raw_item(i) for i in range(25)]
-    for item in items:
-        producer.send(isolated.kafka.topics.raw, key=item.id.encode(), value=encode(item))
-    producer.flush(30)
-    producer.close()
+    produce_raw(isolated, items)
     finsent = str(Path(sys.executable).with_name("finsent"))
     process = subprocess.Popen(
         [finsent, "classify", "-c", str(config)],

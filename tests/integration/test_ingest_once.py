@@ -18,6 +18,16 @@ FINSENT = str(Path(sys.executable).with_name("finsent"))
 CAPTURES = DATA / "feeds" / "real_captures"
 
 
+def ingest_once(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FINSENT, "ingest", "--once", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_ingest_once_puts_each_unique_item_once(
     settings: Settings, unique: str, tmp_path: Path, feed_server: FeedServer
 ) -> None:
@@ -38,24 +48,12 @@ def test_ingest_once_puts_each_unique_item_once(
         "logging": {"format": "json"},
     }))  # fmt: skip
 
-    first = subprocess.run(
-        [FINSENT, "ingest", "--once", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    first = ingest_once(config)
     assert first.returncode == 1, "one source (the empty body) failed, the others carried on"
     assert "cnbc: 30 new" in first.stdout
     assert "wsj: 6 new" in first.stdout
     assert "empty: 0 new, 0 duplicate, error empty_body" in first.stdout
-    second = subprocess.run(
-        [FINSENT, "ingest", "--once", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    second = ingest_once(config)
     assert "cnbc: 0 new, 30 duplicate" in second.stdout
 
     consumer = make_consumer(settings.kafka, None, f"{unique}.raw")
