@@ -1,18 +1,21 @@
 """Event-time tumbling windows per key, counting distinct stories.
 
-Items are placed by ``published_at`` into fixed windows of ``window_s``. A window is emitted
-once the watermark (the latest event time seen, minus ``lateness_s``) has passed its end, so
-items that arrive a little late still count; later ones are dropped and counted. Syndicated
-copies of one story (same ``story_id``) count once, so a story re-published by ten outlets
-does not look like ten negative stories.
+Entries are placed by ``published_at`` into fixed windows of ``window_s``. A window closes
+once the watermark (the latest event time seen minus ``lateness_s``, or a clock the caller
+advances it to) has passed its end, so entries that arrive a little late still count; later
+ones are dropped and counted. Syndicated copies of one story (same ``story_id``) count once,
+so a story re-published by ten outlets does not look like ten negative stories.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from finsent.schemas import AlertSample, ScoredItem
+from finsent.schemas import AlertSample, KeyedItem, ScoredItem
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def keys_for(item: ScoredItem) -> list[str]:
@@ -22,9 +25,27 @@ def keys_for(item: ScoredItem) -> list[str]:
     return keys
 
 
+def keyed_items(item: ScoredItem) -> list[KeyedItem]:
+    """One KeyedItem per key of a scored item (what the alert router produces)."""
+    score = float(item.sentiment.scores.get("negative", 0.0))
+    return [
+        KeyedItem(
+            key=key,
+            item_id=item.id,
+            story_id=item.story_id or item.id,
+            published_at=item.published_at,
+            negative=item.sentiment.label == "negative",
+            score=min(max(score, 0.0), 1.0),
+            title=item.title,
+            url=item.url,
+        )
+        for key in keys_for(item)
+    ]
+
+
 @dataclass
 class WindowStats:
-    """One closed window of one key."""
+    """Counts of one window of one key (open or closed)."""
 
     key: str
     start: datetime
@@ -36,13 +57,13 @@ class WindowStats:
 
 @dataclass
 class _Open:
-    stories: dict[str, float] = field(default_factory=dict)  # story -> max negative score
-    labels: dict[str, bool] = field(default_factory=dict)  # story -> any copy negative
-    samples: dict[str, AlertSample] = field(default_factory=dict)
+    stories: dict[str, bool] = field(default_factory=dict)  # story -> any copy negative
+    samples: dict[str, AlertSample] = field(default_factory=dict)  # negative stories, best copy
+    negative: int = 0
 
 
 class WindowCounter:
-    """Per-key tumbling windows with allowed lateness."""
+    """Per-key tumbling windows with allowed lateness; state can be snapshotted."""
 
     def __init__(self, window_s: int, lateness_s: int, samples: int = 5) -> None:
         self.window = timedelta(seconds=window_s)
@@ -51,45 +72,98 @@ class WindowCounter:
         self.open: dict[tuple[str, datetime], _Open] = {}
         self.watermark = datetime.min.replace(tzinfo=UTC)
         self.dropped_late = 0
+        self._next_due = datetime.min.replace(tzinfo=UTC)  # no window can close before this
 
-    def _start(self, at: datetime) -> datetime:
-        epoch = datetime(1970, 1, 1, tzinfo=UTC)
-        return epoch + ((at - epoch) // self.window) * self.window
+    def start_of(self, at: datetime) -> datetime:
+        """Start of the window holding ``at``."""
+        return EPOCH + ((at - EPOCH) // self.window) * self.window
 
-    def add(self, item: ScoredItem) -> None:
-        """Count an item in its window for each of its keys (unless too late)."""
-        start = self._start(item.published_at)
+    def add(self, entry: KeyedItem) -> WindowStats | None:
+        """Count an entry; returns its window's counts so far, or None when too late.
+
+        The returned counts carry no samples (ranking them per entry is costly): see
+        ``samples``.
+        """
+        start = self.start_of(entry.published_at)
         if start + self.window <= self.watermark:  # its window has closed
             self.dropped_late += 1
-            return
-        self.watermark = max(self.watermark, item.published_at - self.lateness)
-        story = item.story_id or item.id
-        negative = item.sentiment.label == "negative"
-        score = item.sentiment.scores.get("negative", 0.0)
-        for key in keys_for(item):
-            window = self.open.setdefault((key, start), _Open())
-            window.stories[story] = max(window.stories.get(story, 0.0), score)
-            window.labels[story] = window.labels.get(story, False) or negative
-            best = window.samples.get(story)
-            if best is None or score > best.score:
-                window.samples[story] = AlertSample(
-                    id=item.id, title=item.title, url=item.url, score=score
+            return None
+        self.advance(entry.published_at - self.lateness)
+        window = self.open.setdefault((entry.key, start), _Open())
+        was_negative = window.stories.get(entry.story_id, False)
+        window.stories[entry.story_id] = was_negative or entry.negative
+        if entry.negative:
+            window.negative += 0 if was_negative else 1
+            best = window.samples.get(entry.story_id)
+            if best is None or entry.score > best.score:
+                window.samples[entry.story_id] = AlertSample(
+                    id=entry.item_id, title=entry.title, url=entry.url, score=entry.score
                 )
+            if len(window.samples) > 4 * self.sample_count:  # keep the snapshot small
+                keep = self._ranked(window)[: self.sample_count]
+                window.samples = {s: window.samples[s] for s in keep}
+        return WindowStats(entry.key, start, start + self.window, window.negative,
+                           len(window.stories), [])  # fmt: skip
+
+    def samples(self, key: str, start: datetime) -> list[AlertSample]:
+        """The most negative stories of an open window, best first."""
+        window = self.open.get((key, start))
+        if window is None:
+            return []
+        return [window.samples[s] for s in self._ranked(window)[: self.sample_count]]
+
+    def advance(self, to: datetime) -> None:
+        """Move the watermark forward (never back)."""
+        self.watermark = max(self.watermark, to)
+
+    @staticmethod
+    def _ranked(window: _Open) -> list[str]:
+        return sorted(window.samples, key=lambda s: (-window.samples[s].score, s))
+
+    def _stats(self, key: str, start: datetime, window: _Open) -> WindowStats:
+        samples = [window.samples[s] for s in self._ranked(window)[: self.sample_count]]
+        return WindowStats(
+            key, start, start + self.window, window.negative, len(window.stories), samples
+        )
 
     def close_due(self) -> list[WindowStats]:
         """Windows whose end the watermark has passed, oldest first."""
+        if self.watermark < self._next_due:
+            return []  # windows are only created ending after the watermark: nothing is due
+        self._next_due = self.start_of(self.watermark) + self.window
         due = sorted(
-            (k for k in self.open if k[1] + self.window <= self.watermark), key=lambda k: k[1]
+            (k for k in self.open if k[1] + self.window <= self.watermark),
+            key=lambda k: (k[1], k[0]),
         )
-        closed = []
-        for key, start in due:
-            window = self.open.pop((key, start))
-            negatives = [s for s, neg in window.labels.items() if neg]
-            ranked = sorted(
-                (window.samples[s] for s in negatives), key=lambda s: s.score, reverse=True
+        return [self._stats(key, start, self.open.pop((key, start))) for key, start in due]
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able state."""
+        return {
+            "watermark": self.watermark.isoformat(),
+            "dropped_late": self.dropped_late,
+            "open": [
+                {
+                    "key": key,
+                    "start": start.isoformat(),
+                    "stories": w.stories,
+                    "negative": w.negative,
+                    "samples": {s: a.model_dump() for s, a in w.samples.items()},
+                }
+                for (key, start), w in self.open.items()
+            ],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load a snapshot taken by ``snapshot``."""
+        self.watermark = datetime.fromisoformat(state["watermark"])
+        self._next_due = datetime.min.replace(tzinfo=UTC)
+        self.dropped_late = int(state["dropped_late"])
+        self.open = {
+            (w["key"], datetime.fromisoformat(w["start"])): _Open(
+                stories=dict(w["stories"]),
+                samples={s: AlertSample(**a) for s, a in w["samples"].items()},
+                negative=int(w["negative"]),
             )
-            closed.append(
-                WindowStats(key, start, start + self.window, len(negatives),
-                            len(window.stories), ranked[: self.sample_count])
-            )  # fmt: skip
-        return closed
+            for w in state["open"]
+        }

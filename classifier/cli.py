@@ -50,6 +50,12 @@ def train(
     ] = True,
     lora_r: int = 16,
     lora_alpha: int = 32,
+    freeze_embeddings: Annotated[
+        bool, typer.Option(help="Full fine-tune: keep the embeddings of the base.")
+    ] = False,
+    class_weighting: Annotated[
+        str, typer.Option(help="Sentiment loss weights: none or sqrt (1/sqrt(frequency)).")
+    ] = "none",
     limit: Annotated[int | None, typer.Option(help="At most this many examples per task.")] = None,
     name: str = "finsent-minilm",
     version: str = "1",
@@ -63,7 +69,9 @@ def train(
         extra_data=extra_data or [], epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, head_learning_rate=head_learning_rate,
         max_length=max_length, seed=seed, dev_fraction=dev_fraction, patience=patience,
-        lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, limit=limit, name=name, version=version,
+        lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, limit=limit,
+        freeze_embeddings=freeze_embeddings, class_weighting=class_weighting, name=name,
+        version=version,
     )  # fmt: skip
     command = "finsent " + shlex.join(sys.argv[1:])
     metrics = run_training(config, say=lambda line: typer.echo(line, err=True), command=command)

@@ -58,6 +58,8 @@ class TrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
+    freeze_embeddings: bool = False  # full fine-tune of the layers only (smaller deltas)
+    class_weighting: str = "none"  # "none" | "sqrt": sentiment loss weights, 1/sqrt(frequency)
     limit: int | None = None  # examples per task, for quick runs and tests
     threads: int | None = None
 
@@ -108,8 +110,28 @@ def build_model(config: TrainConfig) -> tuple[SentimentTopicModel, Any]:
                 target_modules=["query", "key", "value", "dense"],
             ),
         )
+    elif config.freeze_embeddings:
+        for parameter in encoder.embeddings.parameters():
+            parameter.requires_grad = False
     model = SentimentTopicModel(encoder, len(label_spaces.SENTIMENT), len(label_spaces.TOPICS))
     return model, tokenizer
+
+
+def sentiment_weights(config: TrainConfig, examples: Sequence[Example]) -> torch.Tensor | None:
+    """Per-class loss weights for sentiment (mean 1), or None when not weighting."""
+    if config.class_weighting == "none":
+        return None
+    if config.class_weighting != "sqrt":
+        raise ValueError(f"class weighting {config.class_weighting!r}: expected none or sqrt")
+    counts = torch.tensor(
+        [
+            sum(1 for e in examples if e.task == "sentiment" and e.label == name)
+            for name in label_spaces.SENTIMENT
+        ],
+        dtype=torch.float,
+    )
+    weights = counts.clamp(min=1).rsqrt()
+    return weights * len(weights) / weights.sum()
 
 
 def evaluate(engine: Engine, dev: Sequence[Example]) -> dict[str, dict[str, Any]]:
@@ -187,10 +209,16 @@ def _epoch(
     schedule: Any,
     device: torch.device,
     label: str,
+    weights: torch.Tensor | None = None,
 ) -> float:
     """One pass over the training data; returns the mean loss."""
     model.train()
-    loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE)
+    loss_fns = {
+        "sentiment": nn.CrossEntropyLoss(
+            weight=None if weights is None else weights.to(device), ignore_index=IGNORE
+        ),
+        "topic": nn.CrossEntropyLoss(ignore_index=IGNORE),
+    }
     running = 0.0
     progress = tqdm(loader, desc=label, file=sys.stderr)
     for step, batch in enumerate(progress, 1):
@@ -199,7 +227,7 @@ def _epoch(
         for logits, key in ((sentiment_logits, "sentiment"), (topic_logits, "topic")):
             target = batch[key].to(device)
             if bool((target != IGNORE).any()):
-                loss = loss + loss_fn(logits, target)
+                loss = loss + loss_fns[key](logits, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -224,6 +252,7 @@ def train(
     model.to(device)
     loader = _loader(config, tokenizer, train_examples)
     optimizer, schedule = _optimiser(config, model, len(loader) * config.epochs)
+    weights = sentiment_weights(config, train_examples)
     spec = ModelSpec(
         name=config.name,
         version=config.version,
@@ -238,7 +267,8 @@ def train(
     best_state: dict[str, torch.Tensor] = {}
     for epoch in range(1, config.epochs + 1):
         started = time.monotonic()
-        loss = _epoch(model, loader, optimizer, schedule, device, f"epoch {epoch}/{config.epochs}")
+        label = f"epoch {epoch}/{config.epochs}"
+        loss = _epoch(model, loader, optimizer, schedule, device, label, weights)
         model.eval()
         dev = evaluate(Engine(model, tokenizer, spec, device=str(device)), dev_examples)
         score = sum(r["macro_f1"] for r in dev.values()) / max(len(dev), 1)

@@ -110,17 +110,36 @@ class AlertSample(BaseModel):
     score: float = Field(description="Negative-sentiment probability.")
 
 
-class Alert(Message):
-    """A surge of negative sentiment for one key, firing or resolved."""
+class KeyedItem(Message):
+    """A scored item as seen by one alert key (the alert stage's repartitioned topic)."""
 
-    id: str = Field(min_length=1)
+    key: str = Field(pattern=r"^[a-z_]+:.+$", description="e.g. ticker:AAPL, topic:Macro")
+    item_id: str = Field(min_length=1)
+    story_id: str = Field(min_length=1, description="Syndicated copies share it.")
+    published_at: UtcDatetime
+    negative: bool = Field(description="Sentiment label is negative.")
+    score: float = Field(ge=0, le=1, description="Negative-sentiment probability.")
+    title: str = ""
+    url: str | None = None
+
+
+AlertStatus = Literal["firing", "escalated", "resolved"]
+
+
+class Alert(Message):
+    """One event of a surge incident: it fired, it got worse, or it ended."""
+
+    id: str = Field(min_length=1, description="Stable per event: replays give the same id.")
+    incident_id: str = Field(min_length=1, description="Shared by the events of one surge.")
     rule: str = Field(min_length=1)
     key: str = Field(pattern=r"^[a-z_]+:.+$", description="e.g. ticker:AAPL, topic:Macro")
-    status: Literal["firing", "resolved"]
+    status: AlertStatus
+    test: Literal["poisson", "binomial"] = "poisson"
     window_start: UtcDatetime
     window_end: UtcDatetime
-    observed: float = Field(ge=0)
-    expected: float = Field(ge=0)
+    observed: float = Field(ge=0, description="Negative stories in the window.")
+    expected: float = Field(ge=0, description="Baseline expectation for the window.")
+    total: int = Field(0, ge=0, description="All stories in the window.")
     ratio: float = Field(ge=0)
     p_value: float = Field(ge=0, le=1)
     severity: Literal["low", "medium", "high", "critical"]

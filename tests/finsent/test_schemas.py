@@ -72,6 +72,7 @@ def test_round_trip(message: RawItem) -> None:
 def test_alert_round_trip_and_fields() -> None:
     alert = Alert(
         id="a1",
+        incident_id="i1",
         rule="negative-surge",
         key="ticker:AAPL",
         status="firing",

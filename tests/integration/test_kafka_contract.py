@@ -55,7 +55,7 @@ def test_contract_round_trip_through_a_topic(settings: Settings, unique: str) ->
     assert ensure_topics(settings.kafka, [topic]) == [], "second call creates nothing"
     sent = items(20)
     alert = Alert(
-        id="a-1", rule="surge", key="ticker:AAPL", status="firing", window_start=T0,
+        id="a-1", incident_id="i-1", rule="surge", key="ticker:AAPL", status="firing", window_start=T0,
         window_end=T0 + timedelta(minutes=5), observed=10, expected=2, ratio=5, p_value=0.001,
         severity="high", created_at=T0,
     )  # fmt: skip
