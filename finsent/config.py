@@ -42,6 +42,14 @@ class TopicSettings(Section):
         "finsent.items.scored", description="ScoredItem topic (classify -> alerting)."
     )
     alerts: str = Field("finsent.alerts", description="Alert events topic.")
+    keyed: str = Field(
+        "finsent.items.keyed",
+        description="Scored items repartitioned by alert key (alert router -> detectors).",
+    )
+    alert_state: str = Field(
+        "finsent.alerts.state",
+        description="Detector snapshots per keyed partition (compacted; restored at start).",
+    )
     deadletter: str = Field(
         "finsent.deadletter", description="Messages that could not be decoded or processed."
     )
@@ -207,6 +215,65 @@ class ClassifierSettings(Section):
     )
 
 
+class WebhookSettings(Section):
+    """One webhook endpoint: every alert event is POSTed to it, signed."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Unique endpoint name.")
+    url: str = Field(pattern=r"^https?://", description="Endpoint URL (http or https).")
+    format: Literal["json", "slack", "teams"] = Field(
+        "json", description="Payload template: the Alert JSON, Slack blocks or a Teams card."
+    )
+    secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key for the signature header (secret)."
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Per attempt, s.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra request headers (not logged)."
+    )
+
+
+class AlertingSettings(Section):
+    """Surge detection (`finsent alert`) and delivery (`finsent deliver`)."""
+
+    rules_file: Path | None = Field(
+        None, description="Surge rules YAML; null = the shipped alerting/resources defaults."
+    )
+    window_s: int = Field(900, ge=10, description="Event-time window length, s.")
+    lateness_s: int = Field(
+        300, ge=0, description="Items this late (by published_at) still count, s."
+    )
+    wall_clock: bool = Field(
+        True, description="Close windows as wall-clock time passes (false: event time only)."
+    )
+    samples: int = Field(5, ge=0, le=50, description="Most negative items kept as evidence.")
+    kibana_url: str | None = Field(
+        "http://127.0.0.1:5601", description="Base of the Discover links in alerts; null: none."
+    )
+    checkpoint_interval_s: float = Field(
+        5.0, gt=0, description="Snapshot detector state and commit offsets this often, s."
+    )
+    group_id: str = Field("finsent-alert", description="Kafka consumer group of detectors.")
+    webhooks: list[WebhookSettings] = Field(
+        default_factory=list, description="Endpoints that receive every alert event."
+    )
+    outbox_path: Path = Field(
+        Path(".stack/outbox.sqlite3"),
+        description="Pending webhook deliveries (a persistent volume in production).",
+    )
+    max_attempts: int = Field(
+        8, ge=1, description="Delivery attempts before an event is dead-lettered."
+    )
+    backoff_initial_s: float = Field(1.0, gt=0, description="First retry delay, s.")
+    backoff_max_s: float = Field(300.0, gt=0, description="Retry delay cap, s.")
+
+    @model_validator(mode="after")
+    def _unique_webhooks(self) -> Self:
+        names = [w.name for w in self.webhooks]
+        if len(names) != len(set(names)):
+            raise ValueError(f"webhook names must be unique: {names}")
+        return self
+
+
 class DaemonSettings(Section):
     """`finsent run`: which stages one process supervises."""
 
@@ -243,6 +310,7 @@ class Settings(BaseSettings):
     stack: StackSettings = Field(default_factory=StackSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

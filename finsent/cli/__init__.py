@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from alerting.cli import backtest
 from classifier.cli import bench, classify, evaluate, train
 from finsent.cli.config_cmd import app as config_app
 from finsent.cli.run_cmd import run
@@ -28,6 +29,7 @@ app.command("replay")(replay)
 app.command("train")(train)
 app.command("eval")(evaluate)
 app.command("classify")(classify)
+app.command("backtest")(backtest)
 bench_app = typer.Typer(help="Benchmarks (ratios against a baseline run alongside).")
 bench_app.command("classifier")(bench)
 app.add_typer(bench_app, name="bench")

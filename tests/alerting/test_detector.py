@@ -58,12 +58,21 @@ def test_power_a_4x_surge_is_detected_within_its_window() -> None:
     assert sum(detected.values()) == len(first), "no other key fired"
 
 
-def entries(key: str, window: int, negative: int, other: int = 0, story: str = "") -> list[KeyedItem]:
+def entries(
+    key: str, window: int, negative: int, other: int = 0, story: str = ""
+) -> list[KeyedItem]:
     start = T0 + timedelta(seconds=window * W)
     return [
-        KeyedItem(key=key, item_id=f"{key}-{window}-{i}", story_id=story or f"{key}-{window}-{i}",
-                  published_at=start + timedelta(seconds=10 * i), negative=i < negative,
-                  score=0.5 + i / 1000, title=f"headline {i}", url=f"https://n/{i}")  # fmt: skip
+        KeyedItem(
+            key=key,
+            item_id=f"{key}-{window}-{i}",
+            story_id=story or f"{key}-{window}-{i}",
+            published_at=start + timedelta(seconds=10 * i),
+            negative=i < negative,
+            score=0.5 + i / 1000,
+            title=f"headline {i}",
+            url=f"https://n/{i}",
+        )
         for i in range(negative + other)
     ]
 
@@ -113,7 +122,9 @@ def test_cooldown_suppresses_a_new_incident_for_the_key() -> None:
 
 
 def test_snapshot_restore_mid_stream_gives_the_same_alerts() -> None:
-    keys = {f"ticker:S{i}": Traffic(2.0, 2.0, surge_window=60 + i, surge_factor=8) for i in range(5)}
+    keys = {
+        f"ticker:S{i}": Traffic(2.0, 2.0, surge_window=60 + i, surge_factor=8) for i in range(5)
+    }
     stream = generate(keys, windows=80, seed=3)
     whole = run(stream)
     assert len([a for a in whole if a.status == "firing"]) >= 3

@@ -1,17 +1,10 @@
 """The console script as a user calls it."""
 
-import subprocess
-import sys
 from pathlib import Path
 
-FINSENT = str(Path(sys.executable).with_name("finsent"))
+from tests.cli import finsent
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "finsent.example.yaml"
-
-
-def finsent(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FINSENT, *args], capture_output=True, text=True, timeout=60, env=env, check=False
-    )
 
 
 def test_config_check_rejects_misspelt_key(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from classifier.entities import TickerTagger
 from finsent.config import Settings
 from finsent.kafka import ensure_topics, make_consumer, make_producer
 from finsent.schemas import DeadLetter, RawItem, ScoredItem, decode, encode, make_item_id
+from tests.cli import FINSENT
 
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 
@@ -153,7 +154,6 @@ def test_finsent_classify_process_scores_and_drains_on_sigterm(
 ) -> None:
     import signal
     import subprocess
-    import sys
 
     import yaml
 
@@ -165,9 +165,8 @@ def test_finsent_classify_process_scores_and_drains_on_sigterm(
     }))  # fmt: skip
     items = [raw_item(i) for i in range(25)]
     produce_raw(isolated, items)
-    finsent = str(Path(sys.executable).with_name("finsent"))
     process = subprocess.Popen(
-        [finsent, "classify", "-c", str(config)],
+        [FINSENT, "classify", "-c", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

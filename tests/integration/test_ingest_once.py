@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,9 +11,9 @@ import yaml
 from finsent.config import Settings
 from finsent.kafka import make_consumer
 from finsent.schemas import RawItem, decode
+from tests.cli import FINSENT
 from tests.ingest.conftest import DATA, FeedServer
 
-FINSENT = str(Path(sys.executable).with_name("finsent"))
 CAPTURES = DATA / "feeds" / "real_captures"
 
 

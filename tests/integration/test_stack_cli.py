@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,8 +12,7 @@ import yaml
 
 from finsent.config import Settings
 from finsent.stack.process import ManagedProcess
-
-FINSENT = str(Path(sys.executable).with_name("finsent"))
+from tests.cli import FINSENT
 
 
 def finsent(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
