@@ -277,8 +277,8 @@ class AlertingSettings(Section):
 class DaemonSettings(Section):
     """`finsent run`: which stages one process supervises."""
 
-    stages: list[Literal["ingest", "classify", "index"]] = Field(
-        default_factory=lambda: ["ingest", "classify", "index"],  # type: ignore[arg-type]
+    stages: list[Literal["ingest", "classify", "index", "alert", "deliver"]] = Field(
+        default_factory=lambda: ["ingest", "classify", "index", "alert", "deliver"],  # type: ignore[arg-type]
         description="Stages to run in this process (scale out by running some elsewhere).",
     )
     shutdown_timeout_s: float = Field(

@@ -19,6 +19,8 @@ STAGES = {
     "ingest": "ingest.stage:IngestStage",
     "classify": "classifier.stage:ClassifyStage",
     "index": "alerting.indexer:IndexStage",
+    "alert": "alerting.stage:AlertStage",
+    "deliver": "alerting.deliver:DeliverStage",
 }
 
 

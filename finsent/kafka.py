@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -11,6 +12,9 @@ from kafka.errors import TopicAlreadyExistsError
 
 from finsent.config import KafkaSettings
 from finsent.schemas import DeadLetter, encode
+
+STATE_TOPIC_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(8 * 1024 * 1024)}
+"""The detector snapshot topic keeps the latest snapshot per partition; snapshots can be big."""
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -68,9 +72,17 @@ def make_admin(settings: KafkaSettings) -> KafkaAdminClient:
     )
 
 
-def ensure_topics(settings: KafkaSettings, names: Iterable[str] | None = None) -> list[str]:
-    """Create missing topics (default: the four finsent topics); returns the ones created."""
+def ensure_topics(
+    settings: KafkaSettings,
+    names: Iterable[str] | None = None,
+    configs: Mapping[str, dict[str, str]] | None = None,
+) -> list[str]:
+    """Create missing topics (default: every finsent topic); returns the ones created.
+
+    ``configs`` gives topic-level settings by name (e.g. ``cleanup.policy: compact``).
+    """
     wanted = list(names) if names is not None else list(settings.topics.model_dump().values())
+    configs = {settings.topics.alert_state: STATE_TOPIC_CONFIG} | dict(configs or {})
     admin = make_admin(settings)
     try:
         missing = [name for name in wanted if name not in set(admin.list_topics())]
@@ -80,6 +92,7 @@ def ensure_topics(settings: KafkaSettings, names: Iterable[str] | None = None) -
                 name=name,
                 num_partitions=settings.topic_partitions,
                 replication_factor=settings.topic_replication_factor,
+                topic_configs=dict(configs.get(name, {})),
             )
             try:
                 admin.create_topics([topic])
@@ -101,3 +114,15 @@ def dead_letter(producer: Any, topic: str, stage: str, record: Any, reason: str)
     )
     producer.send(topic, key=record.key, value=encode(letter))
     return letter
+
+
+def partition_count(consumer: Any, topic: str, timeout_s: float = 10.0) -> int:
+    """Partitions of an existing topic, waiting briefly for metadata."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return len(partitions)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topic {topic}: no partition metadata after {timeout_s:g} s")
+        time.sleep(0.1)

@@ -6,13 +6,13 @@ Each job has its own interval and jitter, never overlaps itself, and backs off e
 
 from __future__ import annotations
 
-import random
 import threading
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from finsent.backoff import backoff_s
 from ingest.service import Ingestor
 
 
@@ -29,8 +29,7 @@ class IngestScheduler:
         """Delay before retrying a failing source: interval x 2^(failures-1), capped, jittered."""
         interval = self.ingestor.configs[name].interval_s
         cap = self.ingestor.settings.ingest.max_backoff_s
-        delay = min(cap, interval * 2 ** max(0, self.failures.get(name, 0) - 1))
-        return float(delay) * random.uniform(0.5, 1.0)
+        return backoff_s(self.failures.get(name, 0), interval, cap, floor=0.5)
 
     def _run(self, name: str) -> None:
         run = self.ingestor.poll(name)

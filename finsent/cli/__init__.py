@@ -7,7 +7,7 @@ import typer
 from alerting.cli import backtest
 from classifier.cli import bench, classify, evaluate, train
 from finsent.cli.config_cmd import app as config_app
-from finsent.cli.run_cmd import run
+from finsent.cli.run_cmd import alert, deliver, run
 from finsent.cli.setup_cmd import es_app, kafka_app
 from finsent.cli.stack_cmd import app as stack_app
 from ingest.cli import ingest, replay
@@ -30,6 +30,8 @@ app.command("train")(train)
 app.command("eval")(evaluate)
 app.command("classify")(classify)
 app.command("backtest")(backtest)
+app.command("alert")(alert)
+app.command("deliver")(deliver)
 bench_app = typer.Typer(help="Benchmarks (ratios against a baseline run alongside).")
 bench_app.command("classifier")(bench)
 app.add_typer(bench_app, name="bench")
