@@ -15,6 +15,7 @@ downstream stores de-duplicate. The whole state is a JSON snapshot (``snapshot``
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -74,9 +75,10 @@ class SurgeDetector:
         samples: int = 5,
         kibana_url: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        follow_events: bool = True,
     ) -> None:
         self.rules = rules
-        self.windows = WindowCounter(window_s, lateness_s, samples)
+        self.windows = WindowCounter(window_s, lateness_s, samples, follow_events)
         self.window = timedelta(seconds=window_s)
         self.kibana_url = kibana_url
         self.clock = clock
@@ -88,14 +90,17 @@ class SurgeDetector:
     def add(self, entry: KeyedItem) -> list[Alert]:
         """Count one entry; returns the alerts it triggers (early firing or escalation)."""
         stats = self.windows.add(entry)
-        alerts: list[Alert] = []
-        if stats is not None:
+        alerts = self._close_due(entry.published_at)
+        if stats is not None and self._evaluable(stats.start):
             for rule, params in self.rules.for_key(entry.key):
                 alerts += self._check_open(rule, params, stats, entry.published_at)
-        return alerts + self._close_due(entry.published_at)
+        return alerts
 
     def advance(self, now: datetime) -> list[Alert]:
-        """Move the watermark to ``now - lateness`` (wall clock) and close what is due."""
+        """Move the watermark to ``now - lateness`` and close what is due.
+
+        ``now`` is the wall clock (live), or the low watermark of the inputs (event time).
+        """
         self.windows.advance(now - self.windows.lateness)
         return self._close_due(now)
 
@@ -107,6 +112,16 @@ class SurgeDetector:
     def _closed_limit(self) -> datetime:
         """Start of the oldest window that is not closed yet."""
         return self.windows.start_of(self.windows.watermark - self.window) + self.window
+
+    def _evaluable(self, start: datetime) -> bool:
+        """Every window before this one is closed, so its baseline is final.
+
+        Testing an open window against a baseline that still lacks the previous window would
+        make the outcome depend on arrival timing; waiting for it keeps the alerts the same
+        whatever the timing (live, backlog, backtest, N workers), at a cost of up to
+        ``lateness_s`` of delay at the start of a window.
+        """
+        return start <= self.windows.watermark
 
     def _empty_before(self, state: KeyState, start: datetime) -> int:
         """Closed windows between the last folded one and ``start`` (no items: zeros)."""
@@ -144,8 +159,10 @@ class SurgeDetector:
         return result, candidate and result.p_value < params.alpha
 
     def _check_open(
-        self, rule: Rule, params: RuleParams, stats: WindowStats, at: datetime
+        self, rule: Rule, params: RuleParams, stats: WindowStats, at: datetime, final: bool = False
     ) -> list[Alert]:
+        if params.test == "binomial" and not final:
+            return []  # a share is not monotone as items arrive: test closed windows only
         state = self._state(rule, stats.key)
         if state.last_start is not None and stats.start <= state.last_start:
             return []  # a window already folded (cannot happen with in-order closing)
@@ -157,16 +174,34 @@ class SurgeDetector:
             return []
         level = params.severity(result.ratio)
         stats.samples = stats.samples or self.windows.samples(stats.key, stats.start)
+        alerts: list[Alert] = []
         if state.incident is None:
             if state.cooldown_until is not None and stats.start < state.cooldown_until:
                 return []
             state.incident = _digest(rule.name, stats.key, stats.start.isoformat())
-            state.incident_start, state.level, state.quiet = stats.start, level, 0
-            return [self._alert(rule, params, state, "firing", stats, result, at)]
-        if level > state.level:
-            state.level = level
-            return [self._alert(rule, params, state, "escalated", stats, result, at)]
-        return []
+            state.incident_start, state.quiet = stats.start, 0
+            state.level = self._crossing_level(params, result, level)
+            alerts.append(self._alert(rule, params, state, "firing", stats, result, at))
+        while level > state.level:  # one event per level, so the events do not depend on
+            state.level += 1  # how many items arrived between two checks
+            alerts.append(self._alert(rule, params, state, "escalated", stats, result, at))
+        return alerts
+
+    @staticmethod
+    def _crossing_level(params: RuleParams, result: TestResult, level: int) -> int:
+        """Severity at the smallest count that is a surge.
+
+        For Poisson that count depends on the baseline alone, so the firing event is the
+        same however late it is seen.
+        """
+        if params.test != "poisson":
+            return level
+        count = max(params.min_count, math.ceil(params.min_ratio * result.expected - 1e-9))
+        while (
+            count < result.observed and poisson_test(count, result.expected).p_value >= params.alpha
+        ):
+            count += 1
+        return min(level, params.severity(count / result.expected))
 
     def _close_due(self, at: datetime) -> list[Alert]:
         alerts: list[Alert] = []
@@ -176,9 +211,14 @@ class SurgeDetector:
         self._checked_limit = self._closed_limit()
         for stats in closed:
             for rule, params in self.rules.for_key(stats.key):
-                alerts += self._check_open(rule, params, stats, at)  # e.g. missed during cooldown
+                alerts += self._check_open(rule, params, stats, at, final=True)
                 alerts += self._close(rule, params, stats, at)
         alerts += self._quiet_incidents(at)
+        for key, start in sorted(self.windows.open, key=lambda k: (k[1], k[0])):
+            if self._evaluable(start):  # deferred until the windows before it closed
+                stats = self.windows.current(key, start)
+                for rule, params in self.rules.for_key(key):
+                    alerts += self._check_open(rule, params, stats, at)
         return alerts
 
     def _close(

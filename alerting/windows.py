@@ -25,7 +25,7 @@ def keys_for(item: ScoredItem) -> list[str]:
     return keys
 
 
-def keyed_items(item: ScoredItem) -> list[KeyedItem]:
+def keyed_items(item: ScoredItem, origin: int | None = None) -> list[KeyedItem]:
     """One KeyedItem per key of a scored item (what the alert router produces)."""
     score = float(item.sentiment.scores.get("negative", 0.0))
     return [
@@ -38,6 +38,7 @@ def keyed_items(item: ScoredItem) -> list[KeyedItem]:
             score=min(max(score, 0.0), 1.0),
             title=item.title,
             url=item.url,
+            origin=origin,
         )
         for key in keys_for(item)
     ]
@@ -65,14 +66,17 @@ class _Open:
 class WindowCounter:
     """Per-key tumbling windows with allowed lateness; state can be snapshotted."""
 
-    def __init__(self, window_s: int, lateness_s: int, samples: int = 5) -> None:
+    def __init__(
+        self, window_s: int, lateness_s: int, samples: int = 5, follow_events: bool = True
+    ) -> None:
         self.window = timedelta(seconds=window_s)
         self.lateness = timedelta(seconds=lateness_s)
         self.sample_count = samples
+        self.follow_events = follow_events  # False: only ``advance`` moves the watermark
         self.open: dict[tuple[str, datetime], _Open] = {}
-        self.watermark = datetime.min.replace(tzinfo=UTC)
+        self.watermark = EPOCH
         self.dropped_late = 0
-        self._next_due = datetime.min.replace(tzinfo=UTC)  # no window can close before this
+        self._next_due = EPOCH  # no window can close before this
 
     def start_of(self, at: datetime) -> datetime:
         """Start of the window holding ``at``."""
@@ -88,7 +92,8 @@ class WindowCounter:
         if start + self.window <= self.watermark:  # its window has closed
             self.dropped_late += 1
             return None
-        self.advance(entry.published_at - self.lateness)
+        if self.follow_events:
+            self.advance(entry.published_at - self.lateness)
         window = self.open.setdefault((entry.key, start), _Open())
         was_negative = window.stories.get(entry.story_id, False)
         window.stories[entry.story_id] = was_negative or entry.negative
@@ -104,6 +109,13 @@ class WindowCounter:
                 window.samples = {s: window.samples[s] for s in keep}
         return WindowStats(entry.key, start, start + self.window, window.negative,
                            len(window.stories), [])  # fmt: skip
+
+    def current(self, key: str, start: datetime) -> WindowStats:
+        """Counts so far of an open window (without samples)."""
+        window = self.open[(key, start)]
+        return WindowStats(
+            key, start, start + self.window, window.negative, len(window.stories), []
+        )
 
     def samples(self, key: str, start: datetime) -> list[AlertSample]:
         """The most negative stories of an open window, best first."""
@@ -157,7 +169,7 @@ class WindowCounter:
     def restore(self, state: dict[str, Any]) -> None:
         """Load a snapshot taken by ``snapshot``."""
         self.watermark = datetime.fromisoformat(state["watermark"])
-        self._next_due = datetime.min.replace(tzinfo=UTC)
+        self._next_due = EPOCH
         self.dropped_late = int(state["dropped_late"])
         self.open = {
             (w["key"], datetime.fromisoformat(w["start"])): _Open(

@@ -17,12 +17,21 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
 
 from alerting.detector import SurgeDetector
+from alerting.progress import InputProgress
 from alerting.rules import RuleSet, load_rules
 from alerting.state_store import StateStore
 from finsent.config import Settings
 from finsent.kafka import dead_letter, make_consumer, make_producer, partition_count
 from finsent.logs import get_logger
-from finsent.schemas import Alert, KeyedItem, SchemaError, decode, encode
+from finsent.schemas import (
+    WATERMARK_KEY,
+    Alert,
+    KeyedItem,
+    KeyedWatermark,
+    SchemaError,
+    decode,
+    encode,
+)
 
 STAGE = "alert"
 
@@ -50,6 +59,9 @@ class DetectorWorker:
         self.producer: Any = None
         self.store: StateStore | None = None
         self.detectors: dict[int, SurgeDetector] = {}
+        self.inputs: dict[int, InputProgress] = {}
+        self.pending: set[int] = set()
+        self.origins = 0
         self.positions: dict[int, int] = {}  # next offset per partition, as processed
         self.last_checkpoint = time.monotonic()
         self.dirty = False
@@ -64,6 +76,7 @@ class DetectorWorker:
             self.settings.kafka, self.settings.alerting.group_id, max_poll_records=2000
         )
         keyed = partition_count(self.consumer, topics.keyed)
+        self.origins = partition_count(self.consumer, topics.scored)
         state = partition_count(self.consumer, topics.alert_state)
         if state < keyed:
             raise RuntimeError(
@@ -77,29 +90,50 @@ class DetectorWorker:
         clock = (lambda: datetime.now(UTC)) if alerting.wall_clock else None
         return SurgeDetector(
             self.rules, alerting.window_s, alerting.lateness_s, alerting.samples,
-            alerting.kibana_url, clock,
+            alerting.kibana_url, clock, follow_events=False,
         )  # fmt: skip
 
     def adopt(self, partitions: list[TopicPartition]) -> None:
-        """Restore each newly assigned partition's detector and position."""
-        assert self.store is not None
-        for tp in partitions:
-            detector = self._detector()
-            snapshot = self.store.load(tp.partition)
-            if snapshot is not None:
-                offset, state = snapshot
-                detector.restore(state)
-                self.consumer.seek(tp, offset)
-                self.positions[tp.partition] = offset
-            self.detectors[tp.partition] = detector
-            self.log.info("partition adopted", partition=tp.partition, restored=bool(snapshot))
+        """Newly assigned partitions: restored after the poll (no I/O in the listener)."""
+        self.pending.update(tp.partition for tp in partitions)
 
     def release(self, partitions: list[TopicPartition]) -> None:
-        """Checkpoint and drop revoked partitions."""
-        self.checkpoint([tp.partition for tp in partitions])
+        """Revoked partitions: dropped, nothing written.
+
+        This runs on the consumer's IO loop, where blocking work stalls the rebalance. The
+        next owner restores the last snapshot and replays the records after it; the
+        detector is deterministic, so it emits the same alert ids again (downstream stores
+        de-duplicate them by id).
+        """
         for tp in partitions:
+            self.pending.discard(tp.partition)
             self.detectors.pop(tp.partition, None)
+            self.inputs.pop(tp.partition, None)
             self.positions.pop(tp.partition, None)
+
+    def _restore_pending(self) -> set[int]:
+        """Load the snapshots of newly assigned partitions and seek to their offsets."""
+        assert self.store is not None
+        restored = set(self.pending)
+        for partition in sorted(self.pending):
+            tp = TopicPartition(self.settings.kafka.topics.keyed, partition)
+            detector = self._detector()
+            inputs = InputProgress(self.origins)
+            snapshot = self.store.load(partition)
+            if snapshot is not None:
+                offset, state = snapshot
+                detector.restore(state["detector"])
+                inputs.restore(state["inputs"])
+                self.consumer.seek(tp, offset)
+                self.positions[partition] = offset
+            else:
+                committed = self.consumer.committed(tp)
+                self.consumer.seek(tp, committed or 0)
+            self.detectors[partition] = detector
+            self.inputs[partition] = inputs
+            self.log.info("partition adopted", partition=partition, restored=bool(snapshot))
+        self.pending.clear()
+        return restored
 
     def _emit(self, alerts: list[Alert]) -> None:
         topic = self.settings.kafka.topics.alerts
@@ -118,21 +152,32 @@ class DetectorWorker:
     def run_once(self, timeout_ms: int = 200) -> int:
         """Poll, detect, emit; checkpoint when due. Returns the records processed."""
         batches = self.consumer.poll(timeout_ms=timeout_ms)
+        restored = self._restore_pending() if self.pending else set()
         count = 0
         for tp, records in batches.items():
+            if tp.partition in restored:
+                continue  # fetched from the committed offset; re-read from the snapshot's
             detector = self.detectors.get(tp.partition)
-            if detector is None:
+            inputs = self.inputs.get(tp.partition)
+            if detector is None or inputs is None:
                 continue  # revoked during the poll
             for record in records:
                 self.positions[tp.partition] = record.offset + 1
                 try:
+                    if record.key == WATERMARK_KEY:
+                        inputs.marker(decode(KeyedWatermark, record.value))
+                        continue
                     entry = decode(KeyedItem, record.value)
                 except SchemaError as exc:
                     topic = self.settings.kafka.topics.deadletter
                     dead_letter(self.producer, topic, STAGE, record, exc.reason)
                     continue
+                inputs.saw(entry)
                 self._emit(detector.add(entry))
                 count += 1
+            low = inputs.low()
+            if low is not None:
+                self._emit(detector.advance(low))
         if count:
             self.dirty = True
         if self.settings.alerting.wall_clock:
@@ -150,18 +195,25 @@ class DetectorWorker:
         if not self.dirty and partitions is None:
             return
         self.producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
+        offsets = self._snapshot(partitions if partitions is not None else list(self.detectors))
+        if offsets:
+            self.consumer.commit(offsets)
+        self.dirty = False
+
+    def _snapshot(self, partitions: list[int]) -> dict[TopicPartition, OffsetAndMetadata]:
+        """Save the snapshots of these partitions; returns the offsets they cover."""
+        assert self.store is not None
         offsets = {}
-        for partition in partitions if partitions is not None else list(self.detectors):
+        for partition in partitions:
             detector = self.detectors.get(partition)
             position = self.positions.get(partition)
             if detector is None or position is None:
                 continue
-            self.store.save(partition, position, detector.snapshot())
+            state = {"detector": detector.snapshot(), "inputs": self.inputs[partition].to_json()}
+            self.store.save(partition, position, state)
             tp = TopicPartition(self.settings.kafka.topics.keyed, partition)
             offsets[tp] = OffsetAndMetadata(position, "", -1)
-        if offsets:
-            self.consumer.commit(offsets)
-        self.dirty = False
+        return offsets
 
     def close(self) -> None:
         """Checkpoint everything, leave the group."""

@@ -121,7 +121,24 @@ class KeyedItem(Message):
     score: float = Field(ge=0, le=1, description="Negative-sentiment probability.")
     title: str = ""
     url: str | None = None
+    origin: int | None = Field(None, description="Scored-topic partition it was routed from.")
 
+
+class KeyedWatermark(Message):
+    """Router progress: no later entry from these scored partitions is older than this.
+
+    Sent to every keyed partition (Kafka key ``WATERMARK_KEY``), so each detector can close
+    windows only when every scored partition has moved past them (the low watermark).
+    """
+
+    busy: list[int] = Field(description="Owned scored partitions with records still to route.")
+    idle: list[int] = Field(description="Owned scored partitions that are caught up and empty.")
+    progress: UtcDatetime | None = Field(
+        None, description="Event time routed so far (busy partitions are at least here)."
+    )
+
+
+WATERMARK_KEY = b"_watermark"
 
 AlertStatus = Literal["firing", "escalated", "resolved"]
 

@@ -12,12 +12,6 @@ from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
 from finsent.schemas import Alert
 
-UPSERT_DELIVERY = """
-if (ctx._source.deliveries == null) { ctx._source.deliveries = []; }
-ctx._source.deliveries.removeIf(d -> d.endpoint == params.d.endpoint);
-ctx._source.deliveries.add(params.d);
-"""
-
 
 def alerts_index(prefix: str) -> str:
     """The alerts index (matched by the alerts template)."""
@@ -65,7 +59,17 @@ class AlertStore:
             "last_status": last_status, "last_error": last_error,
             "updated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         }  # fmt: skip
-        self.client.update(
-            index=self.index, id=alert_id, retry_on_conflict=5,
-            script={"source": UPSERT_DELIVERY, "lang": "painless", "params": {"d": outcome}},
-        )  # fmt: skip
+        # Read-modify-write with optimistic concurrency: no scripting needed (the minimal
+        # distribution has no painless), and a concurrent writer makes us retry, not clobber.
+        for _ in range(5):
+            doc = self.client.get(index=self.index, id=alert_id, source_includes=["deliveries"])
+            kept = [d for d in doc["_source"].get("deliveries") or [] if d["endpoint"] != endpoint]
+            try:
+                self.client.update(
+                    index=self.index, id=alert_id, doc={"deliveries": [*kept, outcome]},
+                    if_seq_no=doc["_seq_no"], if_primary_term=doc["_primary_term"],
+                )  # fmt: skip
+                return
+            except ConflictError:
+                continue
+        raise RuntimeError(f"alert {alert_id}: delivery outcome not recorded after 5 conflicts")

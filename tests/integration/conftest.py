@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,21 @@ def settings() -> Iterator[Settings]:
 def unique() -> str:
     """A fresh lower-case name fragment for this test's topics and indices."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+def isolate(settings: Settings, unique: str, **alerting: object) -> Settings:
+    """Settings whose topics, indices, groups and outbox belong to one test only."""
+    names = settings.kafka.topics.model_dump()
+    topics = settings.kafka.topics.model_copy(
+        update={field: f"{unique}.{field}" for field in names}
+    )
+    kafka = settings.kafka.model_copy(update={"topics": topics})
+    es = settings.elasticsearch.model_copy(update={"index_prefix": unique})
+    classifier = settings.classifier.model_copy(update={"group_id": f"{unique}-classify"})
+    alerts = settings.alerting.model_copy(
+        update={"group_id": f"{unique}-alert", "outbox_path": Path(f"/tmp/{unique}/outbox.sqlite3")}
+        | alerting
+    )
+    return settings.model_copy(
+        update={"kafka": kafka, "elasticsearch": es, "classifier": classifier, "alerting": alerts}
+    )
