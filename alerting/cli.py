@@ -47,3 +47,25 @@ def backtest(
         fail(str(exc), code=2)
     if not json_lines:
         typer.echo(f"{fired} alert events", err=True)
+
+
+kibana_app = typer.Typer(help="Kibana saved objects: data views, visualisations, dashboard.")
+
+
+@kibana_app.command("import")
+def kibana_import(
+    url: Annotated[str, typer.Option(help="Kibana base URL.")] = "http://127.0.0.1:5601",
+    space: Annotated[
+        str | None, typer.Option(help="Kibana space id (default space: none).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Import deploy/kibana/finsent.ndjson (overwriting earlier versions)."""
+    from alerting.kibana import KibanaError, import_objects
+
+    settings = settings_or_exit(config)
+    try:
+        answer = import_objects(url, settings.elasticsearch, space=space)
+    except KibanaError as exc:
+        fail(str(exc))
+    typer.echo(f"imported {answer.get('successCount', 0)} saved objects into {url}")

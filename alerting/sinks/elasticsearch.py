@@ -42,6 +42,11 @@ def index_name(prefix: str, item: ScoredItem) -> str:
     return f"{prefix}-items-{item.published_at:%Y.%m.%d}"
 
 
+def document(item: ScoredItem) -> dict[str, Any]:
+    """The indexed form: the ScoredItem plus ``is_negative`` (0/1, its mean is the share)."""
+    return item.model_dump(mode="json") | {"is_negative": int(item.sentiment.label == "negative")}
+
+
 class ElasticsearchSink:
     """Buffered, idempotent bulk indexing with per-item retries."""
 
@@ -66,7 +71,7 @@ class ElasticsearchSink:
         operations: list[dict[str, Any]] = []
         for item in items:
             operations.append({"index": {"_index": index_name(self.prefix, item), "_id": item.id}})
-            operations.append(item.model_dump(mode="json"))
+            operations.append(document(item))
         response = self.client.bulk(operations=operations)
         return [next(iter(entry.values())) for entry in response["items"]]
 

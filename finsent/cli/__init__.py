@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from alerting.cli import backtest
+from alerting.cli import backtest, kibana_app
 from classifier.cli import bench, classify, evaluate, train
 from finsent.cli.config_cmd import app as config_app
 from finsent.cli.run_cmd import alert, deliver, run
@@ -23,6 +23,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(stack_app, name="stack")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(es_app, name="es")
+app.add_typer(kibana_app, name="kibana")
 app.command("run")(run)
 app.command("ingest")(ingest)
 app.command("replay")(replay)
