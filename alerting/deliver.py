@@ -15,6 +15,7 @@ from alerting.dispatcher import Dispatcher
 from alerting.notifiers.webhook import WebhookNotifier
 from alerting.outbox import Delivery, Outbox
 from alerting.sinks.alerts import AlertStore
+from finsent import telemetry
 from finsent.config import Settings
 from finsent.es import install_templates, make_client
 from finsent.kafka import dead_letter, ensure_topics, make_consumer, make_producer
@@ -85,6 +86,7 @@ class DeliverStage:
                         if d.get("status") in FINAL}  # fmt: skip
             else:
                 self.indexed += 1
+                telemetry.PROCESSED.labels(STAGE).inc()
             body = encode(alert)
             for name in self.dispatcher.notifiers:
                 if name not in done:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from alerting.notifiers.webhook import WebhookNotifier, render
 from alerting.outbox import Delivery, Outbox
 from alerting.sinks.alerts import AlertStore
+from finsent import telemetry
 from finsent.backoff import backoff_s
 from finsent.config import AlertingSettings
 from finsent.logs import get_logger
@@ -33,14 +34,12 @@ class Dispatcher:
         store: AlertStore | None,
         notifiers: dict[str, WebhookNotifier],
         on_dead: DeadLetterFn | None = None,
-        on_outcome: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
         self.store = store
         self.notifiers = notifiers
         self.on_dead = on_dead
-        self.on_outcome = on_outcome  # (endpoint, status) for metrics
         self.log = get_logger("deliver")
         self.wake = {name: threading.Event() for name in notifiers}
         self.threads: list[threading.Thread] = []
@@ -97,9 +96,8 @@ class Dispatcher:
             outcome=delivery.status, attempts=delivery.attempts, http_status=outcome.status,
             error=outcome.error,
         )  # fmt: skip
-        if self.on_outcome is not None:
-            self.on_outcome(delivery.endpoint, delivery.status if outcome.delivered or
-                            delivery.status == "dead" else "retry")  # fmt: skip
+        label = delivery.status if delivery.status in ("delivered", "dead") else "retry"
+        telemetry.WEBHOOK_DELIVERIES.labels(delivery.endpoint, label).inc()
         if delivery.status == "dead" and self.on_dead is not None:
             self.on_dead(delivery)
 

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from alerting.sinks.elasticsearch import ElasticsearchSink
+from finsent import telemetry
 from finsent.config import Settings
 from finsent.es import install_templates, make_client
 from finsent.kafka import dead_letter, ensure_topics, make_consumer, make_producer
@@ -55,6 +56,7 @@ class IndexStage:
     def _dead_letter(self, record: Any, reason: str) -> None:
         topic = self.settings.kafka.topics.deadletter
         dead_letter(self.producer, topic, STAGE, record, reason)
+        telemetry.DEAD_LETTERS.labels(STAGE).inc()
         self.log.warning(
             "dead-lettered", reason=reason[:300], partition=record.partition, offset=record.offset
         )
@@ -80,6 +82,7 @@ class IndexStage:
             self._dead_letter(by_id[rejected.item.id], f"elasticsearch {rejected.reason}")
         self.producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
         self.consumer.commit()
+        telemetry.PROCESSED.labels(STAGE).inc(result.indexed)
         return result.indexed
 
     def run(self, stop: threading.Event) -> None:

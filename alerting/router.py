@@ -25,6 +25,7 @@ from kafka import OffsetAndMetadata
 from kafka.errors import KafkaError
 
 from alerting.windows import keyed_items
+from finsent import telemetry
 from finsent.config import Settings
 from finsent.kafka import dead_letter, make_consumer, make_producer, partition_count
 from finsent.logs import get_logger
@@ -81,6 +82,7 @@ class AlertRouter:
                     item = decode(ScoredItem, record.value)
                 except SchemaError as exc:
                     dead_letter(self.producer, topics.deadletter, STAGE, record, exc.reason)
+                    telemetry.DEAD_LETTERS.labels(STAGE).inc()
                     self.log.warning("dead-lettered", reason=exc.reason[:300], offset=record.offset)
                     continue
                 buffer.append((item.published_at, record, item))
@@ -101,6 +103,7 @@ class AlertRouter:
                 self.log.warning("commit failed", error=str(exc))
         self._pause_full()
         self.routed += produced
+        telemetry.PROCESSED.labels(STAGE).inc(produced)
         return produced
 
     def _holding_back(self, assigned: set[Any], now: float) -> bool:

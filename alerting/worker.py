@@ -20,6 +20,7 @@ from alerting.detector import SurgeDetector
 from alerting.progress import InputProgress
 from alerting.rules import RuleSet, load_rules
 from alerting.state_store import StateStore
+from finsent import telemetry
 from finsent.config import Settings
 from finsent.kafka import dead_letter, make_consumer, make_producer, partition_count
 from finsent.logs import get_logger
@@ -140,6 +141,8 @@ class DetectorWorker:
         for alert in alerts:
             self.producer.send(topic, key=alert.key.encode(), value=encode(alert))
             self.fired += 1
+            telemetry.ALERTS.labels(alert.status, alert.severity).inc()
+            telemetry.RECENT_ALERTS.add(alert)
             self.log.info(
                 "alert", status=alert.status, key=alert.key, severity=alert.severity,
                 observed=alert.observed, expected=alert.expected, id=alert.id,
@@ -171,6 +174,7 @@ class DetectorWorker:
                 except SchemaError as exc:
                     topic = self.settings.kafka.topics.deadletter
                     dead_letter(self.producer, topic, STAGE, record, exc.reason)
+                    telemetry.DEAD_LETTERS.labels(STAGE).inc()
                     continue
                 inputs.saw(entry)
                 self._emit(detector.add(entry))

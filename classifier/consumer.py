@@ -17,6 +17,7 @@ from typing import Any
 
 from classifier.engine import Engine
 from classifier.entities import TickerTagger
+from finsent import telemetry
 from finsent.config import Settings
 from finsent.kafka import dead_letter, ensure_topics, make_consumer, make_producer
 from finsent.logs import get_logger
@@ -102,6 +103,9 @@ class ClassifyConsumer:
     def score(self, items: list[RawItem]) -> list[ScoredItem]:
         """Classify and tag a batch of items."""
         options = self.settings.classifier
+        started = datetime.now(UTC)
+        for item in items:
+            telemetry.QUEUE_SECONDS.observe(max(0.0, (started - item.fetched_at).total_seconds()))
         scores = self.engine.predict(
             [item_text(i) for i in items], options.max_batch_items, options.max_batch_tokens
         )
@@ -145,6 +149,8 @@ class ClassifyConsumer:
             result.scored = len(good)
         self.producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
         self.consumer.commit()
+        telemetry.PROCESSED.labels(STAGE).inc(result.scored)
+        telemetry.DEAD_LETTERS.labels(STAGE).inc(result.dead)
         return result
 
     def run(self, stop: threading.Event) -> None:

@@ -9,6 +9,7 @@ tokenised on a worker thread; on a CPU torch uses every core and, if asked, dyna
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from transformers import PreTrainedTokenizerBase
 
 from classifier.batcher import plan_batches
 from classifier.model import ModelSpec, SentimentTopicModel, load
+from finsent import telemetry
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class Engine:
 
     @torch.inference_mode()
     def _forward(self, tensors: dict[str, torch.Tensor]) -> list[Scores]:
+        started = time.perf_counter()
         ids = tensors["ids"].to(self.device, non_blocking=True)
         mask = tensors["mask"].to(self.device, non_blocking=True)
         on_gpu = self.device.type == "cuda"
@@ -101,6 +104,9 @@ class Engine:
             sentiment_logits, topic_logits = self.model(ids, mask)
         sentiment = torch.softmax(sentiment_logits.float(), -1).cpu().tolist()
         topic = torch.softmax(topic_logits.float(), -1).cpu().tolist()
+        telemetry.INFERENCE_SECONDS.observe(time.perf_counter() - started)
+        telemetry.BATCH_ITEMS.observe(ids.shape[0])
+        telemetry.BATCH_TOKENS.observe(ids.numel())
         return [
             Scores(
                 dict(zip(self.spec.sentiment_labels, s, strict=True)),

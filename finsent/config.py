@@ -284,6 +284,16 @@ class DaemonSettings(Section):
     shutdown_timeout_s: float = Field(
         30.0, gt=0, description="SIGTERM: deadline for stages to drain and commit, s."
     )
+    http_host: str = Field(
+        "127.0.0.1", description="Bind address of /healthz, /readyz, /metrics (0.0.0.0 in pods)."
+    )
+    http_port: int | None = Field(
+        9108, ge=0, le=65535, description="Port of the health/metrics endpoint; null: off."
+    )
+    summary_interval_s: float = Field(
+        0.0, ge=0, description="Print a live summary on stdout this often, s; 0: off."
+    )
+    lag_interval_s: float = Field(10.0, gt=0, description="Consumer lag refresh period, s.")
 
 
 class LoggingSettings(Section):

@@ -13,7 +13,9 @@ import threading
 import time
 from typing import Any, Protocol
 
+from finsent import telemetry
 from finsent.config import Settings
+from finsent.health import Health
 
 STAGES = {
     "ingest": "ingest.stage:IngestStage",
@@ -53,7 +55,9 @@ def load_stage(name: str, settings: Settings) -> Stage:
 class Supervisor:
     """Runs stages in threads and restarts the ones that crash."""
 
-    def __init__(self, settings: Settings, names: list[str], log: Any) -> None:
+    def __init__(
+        self, settings: Settings, names: list[str], log: Any, health: Health | None = None
+    ) -> None:
         unknown = sorted(set(names) - set(STAGES))
         if unknown:
             raise ValueError(f"unknown stages {unknown}; known: {sorted(STAGES)}")
@@ -63,18 +67,30 @@ class Supervisor:
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
         self.restarts: dict[str, int] = dict.fromkeys(names, 0)
+        self.health = health or Health(names)
+        self.stage_stops = {name: threading.Event() for name in names}
+        self._lock = threading.Lock()
 
     def _supervise(self, name: str) -> None:
         backoff = 1.0
         while not self.stop.is_set():
             stage: Stage | None = None
             started = time.monotonic()
+            with self._lock:
+                stage_stop = self.stage_stops[name] = threading.Event()
+                settings = self.settings
+            reloaded = False
             try:
-                stage = load_stage(name, self.settings)
+                self.health.set(name, "starting")
+                stage = load_stage(name, settings)
                 stage.setup()
+                self.health.set(name, "running")
                 self.log.info("stage running", stage=name)
-                stage.run(self.stop)
+                stage.run(stage_stop)
+                reloaded = not self.stop.is_set()
             except Exception as exc:  # noqa: BLE001 - reported, then restarted
+                self.health.set(name, "crashed")
+                telemetry.STAGE_RESTARTS.labels(name).inc()
                 self.restarts[name] += 1
                 self.log.error("stage crashed", stage=name, error=f"{type(exc).__name__}: {exc}",
                                restarts=self.restarts[name], retry_in_s=backoff)  # fmt: skip
@@ -86,6 +102,9 @@ class Supervisor:
                         self.log.warning("stage close failed", stage=name, error=str(exc))
             if self.stop.is_set():
                 break
+            if reloaded:  # asked to restart with new settings: no backoff
+                self.log.info("stage restarting with the reloaded config", stage=name)
+                continue
             backoff = 1.0 if time.monotonic() - started > 300 else min(backoff * 2, 60.0)
             self.stop.wait(backoff)
 
@@ -96,9 +115,20 @@ class Supervisor:
             thread.start()
             self.threads.append(thread)
 
+    def reload(self, settings: Settings, names: list[str]) -> None:
+        """Restart some stages with new settings (each closes cleanly first: no data lost)."""
+        with self._lock:
+            self.settings = settings
+            for name in names:
+                if name in self.stage_stops:
+                    self.stage_stops[name].set()
+
     def shutdown(self, timeout_s: float) -> bool:
         """Stop every stage; True when all finished within the deadline."""
         self.stop.set()
+        with self._lock:
+            for event in self.stage_stops.values():
+                event.set()
         deadline = time.monotonic() + timeout_s
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
