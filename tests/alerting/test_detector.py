@@ -46,10 +46,10 @@ def test_power_a_4x_surge_is_detected_within_its_window() -> None:
     for key, traffic in keys.items():
         assert traffic.surge_window is not None
         start = T0 + timedelta(seconds=traffic.surge_window * W)
-        alert = first.get(key)
-        assert alert is None or alert.window_start == start, f"{key}: fired outside the surge"
-        if alert is not None:
-            assert alert.created_at <= start + timedelta(seconds=W), "detected within the window"
+        found = first.get(key)
+        assert found is None or found.window_start == start, f"{key}: fired outside the surge"
+        if found is not None:
+            assert found.created_at <= start + timedelta(seconds=W), "detected within the window"
             detected[traffic.negative] += 1
     power = {rate: detected[rate] / 20 for rate in rates}
     print("\npower within one window:", {f"{4 * r:g} vs {r:g}": p for r, p in power.items()})

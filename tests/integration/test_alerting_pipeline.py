@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -93,7 +94,7 @@ def test_scored_items_to_item_docs_alert_docs_and_signed_webhooks(
         )
         live_expected = [a for a in expected if a.window_end <= items[-1].published_at]
         produce(config, items)
-        stages = [IndexStage(config), AlertStage(config), DeliverStage(config)]
+        stages: list[Any] = [IndexStage(config), AlertStage(config), DeliverStage(config)]
         for stage in stages:
             stage.setup()
         stop = threading.Event()
@@ -110,7 +111,7 @@ def test_scored_items_to_item_docs_alert_docs_and_signed_webhooks(
 
         def step() -> None:
             for stage in stages:
-                stage.run_once()  # type: ignore[attr-defined]
+                stage.run_once()
 
         try:
             done = until(lambda: alert_docs() >= len(live_expected)

@@ -21,7 +21,7 @@ SECRET = "s3cret-for-tests"
 def alert(n: int = 1, status: str = "firing") -> Alert:
     return Alert(
         id=f"a{n}-{status}", incident_id=f"i{n}", rule="negative-surge", key="ticker:ACME",
-        status=status, window_start=T0, window_end=T0 + timedelta(minutes=15), observed=12,  # type: ignore[arg-type]
+        status=status, window_start=T0, window_end=T0 + timedelta(minutes=15), observed=12,
         expected=1.5, total=14, ratio=8.0, p_value=1e-7, severity="critical",
         samples=[AlertSample(id="x", title="ACME recalls cars", url="https://n/1", score=0.97)],
         kibana_url="http://kibana:5601/app/discover#/", created_at=T0,
@@ -35,7 +35,7 @@ def settings(*hooks: WebhookSettings, attempts: int = 5) -> AlertingSettings:
 
 
 def hook(name: str, url: str, fmt: str = "json", timeout_s: float = 5.0) -> WebhookSettings:
-    return WebhookSettings(name=name, url=url, format=fmt, secret=SecretStr(SECRET),  # type: ignore[arg-type]
+    return WebhookSettings(name=name, url=url, format=fmt, secret=SecretStr(SECRET),
                            timeout_s=timeout_s)  # fmt: skip
 
 
