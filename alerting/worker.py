@@ -62,6 +62,7 @@ class DetectorWorker:
         self.detectors: dict[int, SurgeDetector] = {}
         self.inputs: dict[int, InputProgress] = {}
         self.pending: set[int] = set()
+        self.last_entry = time.monotonic()
         self.origins = 0
         self.positions: dict[int, int] = {}  # next offset per partition, as processed
         self.last_checkpoint = time.monotonic()
@@ -184,8 +185,11 @@ class DetectorWorker:
                 self._emit(detector.advance(low))
         if count:
             self.dirty = True
-        if self.settings.alerting.wall_clock:
-            now = datetime.now(UTC)
+        if count:
+            self.last_entry = time.monotonic()
+        idle = time.monotonic() - self.last_entry >= self.settings.alerting.lateness_s
+        if self.settings.alerting.wall_clock and idle:  # nothing came for a while: close
+            now = datetime.now(UTC)  # windows by the clock (a quiet key still resolves)
             for detector in self.detectors.values():
                 self._emit(detector.advance(now))
         if time.monotonic() - self.last_checkpoint >= self.settings.alerting.checkpoint_interval_s:

@@ -243,7 +243,9 @@ class AlertingSettings(Section):
         300, ge=0, description="Items this late (by published_at) still count, s."
     )
     wall_clock: bool = Field(
-        True, description="Close windows as wall-clock time passes (false: event time only)."
+        True,
+        description="After lateness_s without entries, close windows by the clock "
+        "(false: by event time only).",
     )
     samples: int = Field(5, ge=0, le=50, description="Most negative items kept as evidence.")
     kibana_url: str | None = Field(

@@ -1,0 +1,3 @@
+"""End-to-end tests share the integration tests' stack fixtures."""
+
+from tests.integration.conftest import settings, unique  # noqa: F401  # fixtures
