@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -69,3 +70,72 @@ def kibana_import(
     except KibanaError as exc:
         fail(str(exc))
     typer.echo(f"imported {answer.get('successCount', 0)} saved objects into {url}")
+
+
+alerts_app = typer.Typer(help="Alert events.")
+
+
+@alerts_app.command("tail")
+def alerts_tail(
+    last: Annotated[int, typer.Option(help="Earlier events to show first, per partition.")] = 10,
+    json_lines: Annotated[bool, typer.Option("--json", help="One Alert JSON per line.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Follow alert events (firing, escalated, resolved) until Ctrl-C."""
+    from kafka.errors import KafkaError
+
+    from alerting.tail import follow, format_alert
+    from finsent.logs import configure, get_logger
+    from finsent.schemas import encode
+    from finsent.signals import stop_on_signals
+
+    settings = settings_or_exit(config)
+    configure(settings.logging)  # logs go to stderr, events to stdout
+    stop = stop_on_signals(get_logger("tail"))
+    try:
+        for alert in follow(settings, last, stop, lambda e: typer.echo(f"skipped: {e}", err=True)):
+            typer.echo(encode(alert).decode() if json_lines else format_alert(alert))
+    except (KafkaError, RuntimeError) as exc:
+        fail(f"Kafka at {settings.kafka.bootstrap_servers} is not usable: {exc}")
+
+
+def parse_span(text: str) -> timedelta:
+    """``90m``, ``24h``, ``7d`` -> a timedelta (a clear error otherwise)."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit() or int(number) == 0:
+        raise typer.BadParameter(f"{text!r}: expected a number and m, h or d, e.g. 24h")
+    return timedelta(**{units[unit]: int(number)})
+
+
+def report(
+    since: Annotated[str, typer.Option(help="How far back: 90m, 24h, 7d.")] = "24h",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Image to write.")] = Path(
+        "report.png"
+    ),
+    tickers: Annotated[int, typer.Option(help="Busiest tickers to draw.")] = 5,
+    topics: Annotated[int, typer.Option(help="Busiest topics to draw.")] = 2,
+    config: ConfigOption = None,
+) -> None:
+    """Draw item volume and negative share over time for the top keys, alerts marked."""
+    from datetime import UTC, datetime
+
+    from alerting.report import collect, draw, top_keys
+    from finsent.es import make_client
+
+    span = parse_span(since)
+    settings = settings_or_exit(config)
+    prefix = settings.elasticsearch.index_prefix
+    until = datetime.now(UTC)
+    start = until - span
+    try:
+        es = make_client(settings.elasticsearch)
+        keys = top_keys(es, f"{prefix}-items", start, tickers, topics)
+        series = collect(es, prefix, start, until, keys)
+    except Exception as exc:  # noqa: BLE001 - transport and API errors vary by version
+        fail(f"Elasticsearch at {settings.elasticsearch.hosts}: {type(exc).__name__}: {exc}")
+    if not series:
+        fail(f"no items in {prefix}-items since {start:%Y-%m-%d %H:%M} UTC")
+    draw(series, start, until, output)
+    marked = sum(len(s.alerts) for s in series)
+    typer.echo(f"wrote {output}: {len(series)} keys, {marked} alerts marked")

@@ -76,6 +76,7 @@ class WindowCounter:
         self.open: dict[tuple[str, datetime], _Open] = {}
         self.watermark = EPOCH
         self.dropped_late = 0
+        self.latest: datetime | None = None  # newest published_at counted
         self._next_due = EPOCH  # no window can close before this
 
     def start_of(self, at: datetime) -> datetime:
@@ -94,6 +95,8 @@ class WindowCounter:
             return None
         if self.follow_events:
             self.advance(entry.published_at - self.lateness)
+        if self.latest is None or entry.published_at > self.latest:
+            self.latest = entry.published_at
         window = self.open.setdefault((entry.key, start), _Open())
         was_negative = window.stories.get(entry.story_id, False)
         window.stories[entry.story_id] = was_negative or entry.negative
@@ -154,6 +157,7 @@ class WindowCounter:
         return {
             "watermark": self.watermark.isoformat(),
             "dropped_late": self.dropped_late,
+            "latest": self.latest.isoformat() if self.latest else None,
             "open": [
                 {
                     "key": key,
@@ -171,6 +175,8 @@ class WindowCounter:
         self.watermark = datetime.fromisoformat(state["watermark"])
         self._next_due = EPOCH
         self.dropped_late = int(state["dropped_late"])
+        latest = state.get("latest")
+        self.latest = datetime.fromisoformat(latest) if latest else None
         self.open = {
             (w["key"], datetime.fromisoformat(w["start"])): _Open(
                 stories=dict(w["stories"]),

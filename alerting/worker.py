@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
@@ -188,13 +188,26 @@ class DetectorWorker:
         if count:
             self.last_entry = time.monotonic()
         idle = time.monotonic() - self.last_entry >= self.settings.alerting.lateness_s
-        if self.settings.alerting.wall_clock and idle:  # nothing came for a while: close
-            now = datetime.now(UTC)  # windows by the clock (a quiet key still resolves)
-            for detector in self.detectors.values():
-                self._emit(detector.advance(now))
+        if self.settings.alerting.wall_clock and idle:
+            self._advance_by_clock()
         if time.monotonic() - self.last_checkpoint >= self.settings.alerting.checkpoint_interval_s:
             self.checkpoint()
         return count
+
+    def _advance_by_clock(self) -> None:
+        """Nothing came for lateness_s: close windows by the clock, so quiet keys resolve.
+
+        Only after entries were seen, and never more than two windows past the newest one:
+        a detector that has not received anything yet (a slow classifier at start-up)
+        must not close the windows its first entries belong to.
+        """
+        now = datetime.now(UTC)
+        alerting = self.settings.alerting
+        reach = timedelta(seconds=2 * alerting.window_s + alerting.lateness_s)
+        for detector in self.detectors.values():
+            latest = detector.windows.latest
+            if latest is not None:
+                self._emit(detector.advance(min(now, latest + reach)))
 
     def checkpoint(self, partitions: list[int] | None = None) -> None:
         """Alerts acknowledged, then snapshots, then offsets."""

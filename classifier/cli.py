@@ -167,3 +167,37 @@ def bench(
     argv += ["--json"] if as_json else []
     argv += ["--base-sized"] if base_sized else []
     run_bench(argv)
+
+
+def pack_model(
+    source: Annotated[
+        Path, typer.Argument(help="A full fine-tune folder (finsent train --no-lora).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")],
+) -> None:
+    """Ship a full fine-tune as 4-bit weight deltas over its base (a few MB), with its card."""
+    import shutil
+
+    from classifier.card import write_model_card
+    from classifier.model import DELTAS, HEADS, ModelLoadError, load, save
+
+    try:
+        model, tokenizer, spec = load(source)
+    except ModelLoadError as exc:
+        fail(str(exc), code=2)
+    if spec.adapter != "full":
+        fail(f"{source}: adapter {spec.adapter!r}; pack needs a full fine-tune", code=2)
+    spec.adapter = "delta"
+    save(model, spec, output, tokenizer)
+    for name in ("metrics.json", "train_config.json"):
+        if (source / name).is_file():
+            shutil.copy(source / name, output / name)
+    trained = (source / "COMMAND").read_text().strip() if (source / "COMMAND").is_file() else ""
+    packed = "finsent " + shlex.join(sys.argv[1:])
+    (output / "COMMAND").write_text("\n".join(c for c in (trained, packed) if c) + "\n")
+    if (output / "train_config.json").is_file() and (output / "metrics.json").is_file():
+        write_model_card(output)
+    else:
+        typer.echo("no training metrics beside the model: no model card written", err=True)
+    size = sum(p.stat().st_size for p in (output / DELTAS, output / HEADS))
+    typer.echo(f"wrote {output}: deltas + heads {size / 1e6:.2f} MB")

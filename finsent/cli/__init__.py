@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from alerting.cli import backtest, kibana_app
-from classifier.cli import bench, classify, evaluate, train
+from alerting.cli import alerts_app, backtest, kibana_app, report
+from classifier.cli import bench, classify, evaluate, pack_model, train
 from finsent.cli.config_cmd import app as config_app
 from finsent.cli.run_cmd import alert, deliver, run
 from finsent.cli.setup_cmd import es_app, kafka_app
@@ -24,6 +24,8 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(es_app, name="es")
 app.add_typer(kibana_app, name="kibana")
+app.add_typer(alerts_app, name="alerts")
+app.command("report")(report)
 app.command("run")(run)
 app.command("ingest")(ingest)
 app.command("replay")(replay)
@@ -36,6 +38,9 @@ app.command("deliver")(deliver)
 bench_app = typer.Typer(help="Benchmarks (ratios against a baseline run alongside).")
 bench_app.command("classifier")(bench)
 app.add_typer(bench_app, name="bench")
+model_app = typer.Typer(help="Model folders.")
+model_app.command("pack")(pack_model)
+app.add_typer(model_app, name="model")
 
 
 def main() -> None:

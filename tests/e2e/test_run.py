@@ -127,3 +127,17 @@ def test_run_replay_to_alert_and_webhook(settings: Settings, unique: str, tmp_pa
     assert not any(key == f"ticker:{c}" for c in CONTROLS for key, _ in events)
     assert sorted(keys) == sorted({a.id for a in fired}), "one delivery per alert event"
     assert all(r.verified for r in receiver.requests)
+    # the operator's views of the same run: the alert tail and the report image
+    tail = subprocess.Popen([FINSENT, "alerts", "tail", "--json", "-c", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(8)
+    tail.send_signal(signal.SIGINT)
+    tailed, errors = tail.communicate(timeout=30)
+    assert {decode(Alert, line).id for line in tailed.splitlines()} == {a.id for a in fired}, errors
+    image = tmp_path / "report.png"
+    result = subprocess.run([FINSENT, "report", "--since", "24h", "-o", str(image), "-c", str(path)],
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "alerts marked" in result.stdout and " 0 alerts marked" not in result.stdout
+    print(result.stdout.strip())

@@ -1,0 +1,95 @@
+"""Event-time alignment of the partitions one consumer reads.
+
+A backlog read from several partitions arrives one partition's hours after another's, and
+a downstream event-time window would drop the later ones as late. The aligner buffers
+records per partition and releases them in event-time order, and only while every assigned
+partition that still has unread records has some buffered (Kafka Streams does the same per
+task); a partition silent for ``idle_s`` stops holding the others back. The caller commits
+the offsets of what was released, so what is still buffered is re-read after a restart.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import deque
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from kafka import OffsetAndMetadata
+
+T = TypeVar("T")
+
+
+class EventTimeAligner(Generic[T]):
+    """Per-partition buffers released in merged event-time order."""
+
+    def __init__(self, consumer: Any, idle_s: float = 5.0, max_buffered: int = 20_000) -> None:
+        self.consumer = consumer
+        self.idle_s = idle_s
+        self.max_buffered = max_buffered
+        self.buffers: dict[Any, deque[tuple[datetime, Any, T]]] = {}
+        self.last_data: dict[Any, float] = {}
+
+    def add(self, tp: Any, at: datetime, record: Any, value: T) -> None:
+        """Buffer one decoded record of a partition (records of a partition in offset order)."""
+        self.buffers.setdefault(tp, deque()).append((at, record, value))
+        self.last_data[tp] = time.monotonic()
+
+    def buffered(self, tp: Any) -> int:
+        """Records of a partition waiting to be released."""
+        return len(self.buffers.get(tp, ()))
+
+    def caught_up(self, tp: Any) -> bool:
+        """The consumer has read everything the partition had at the last fetch."""
+        highwater = self.consumer.highwater(tp)
+        return highwater is not None and self.consumer.position(tp) >= highwater
+
+    def _holding_back(self, assigned: set[Any], now: float) -> bool:
+        for tp in assigned:
+            if self.buffers.get(tp) or self.caught_up(tp):
+                continue
+            if now - self.last_data.get(tp, 0.0) < self.idle_s:
+                return True  # it has unread records: wait for them (a while)
+        return False
+
+    def release(self, limit: int | None = None) -> Iterator[tuple[Any, Any, T]]:
+        """(partition, record, value) in event-time order, as far as alignment allows."""
+        assigned = set(self.consumer.assignment())
+        for tp in list(self.buffers):
+            if tp not in assigned:  # revoked: the new owner re-reads what was not committed
+                del self.buffers[tp]
+        now = time.monotonic()
+        if self._holding_back(assigned, now):
+            return
+        heap = [(b[0][0], i, tp) for i, (tp, b) in enumerate(self.buffers.items()) if b]
+        heapq.heapify(heap)
+        released = 0
+        while heap and (limit is None or released < limit):
+            _, i, tp = heapq.heappop(heap)
+            buffer = self.buffers[tp]
+            _, record, value = buffer.popleft()
+            released += 1
+            yield tp, record, value
+            if buffer:
+                heapq.heappush(heap, (buffer[0][0], i, tp))
+            elif self._holding_back(assigned, now):
+                return  # this partition ran dry: wait for its next records before going on
+
+    @staticmethod
+    def offsets(released: list[tuple[Any, Any, T]]) -> dict[Any, OffsetAndMetadata]:
+        """Offsets to commit after the released records are durable downstream."""
+        offsets: dict[Any, OffsetAndMetadata] = {}
+        for tp, record, _ in released:
+            offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+        return offsets
+
+    def pause_full(self) -> None:
+        """Bound memory: stop fetching partitions with a long buffer until it drains."""
+        paused = set(self.consumer.paused())
+        for tp, buffer in self.buffers.items():
+            if len(buffer) >= self.max_buffered and tp not in paused:
+                self.consumer.pause(tp)
+            elif len(buffer) < self.max_buffered and tp in paused:
+                self.consumer.resume(tp)
