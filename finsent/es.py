@@ -45,7 +45,13 @@ def load_templates(prefix: str, directory: Path = TEMPLATES_DIR) -> dict[str, di
 def install_templates(
     client: Elasticsearch, prefix: str, directory: Path = TEMPLATES_DIR
 ) -> list[str]:
-    """Install (idempotently overwrite) every shipped template under ``prefix``."""
+    """Install (idempotently overwrite) every shipped template under ``prefix``.
+
+    A template only shapes indices created after it, so the mappings of existing indices
+    that match it are brought up to date too: fields a newer version adds are added (with
+    strict mappings, documents carrying them would otherwise be rejected). A changed field
+    type cannot be applied in place; Elasticsearch's refusal is raised as is.
+    """
     templates = load_templates(prefix, directory)
     for name, body in templates.items():
         client.indices.put_index_template(
@@ -55,4 +61,11 @@ def install_templates(
             priority=body.get("priority", 100),
             meta=body.get("_meta"),
         )
+        properties = body["template"]["mappings"]["properties"]
+        for pattern in body["index_patterns"]:
+            existing = client.indices.get(
+                index=pattern, allow_no_indices=True, expand_wildcards="open"
+            )
+            if existing:
+                client.indices.put_mapping(index=pattern, properties=properties)
     return list(templates)

@@ -9,7 +9,7 @@ import pytest
 from elasticsearch import BadRequestError, Elasticsearch
 
 from finsent.config import Settings
-from finsent.es import install_templates, make_client
+from finsent.es import install_templates, load_templates, make_client
 from finsent.schemas import (
     Prediction,
     ScoredItem,
@@ -78,3 +78,17 @@ def test_strict_mapping_rejects_unknown_fields(es: Elasticsearch, unique: str) -
     install_templates(es, unique)
     with pytest.raises(BadRequestError, match="strict_dynamic_mapping_exception"):
         es.index(index=f"{unique}-items-2026.03.02", document={"id": "x", "surprise": 1})
+
+
+def test_setup_brings_existing_indices_up_to_date(es: Elasticsearch, unique: str) -> None:
+    old = load_templates(unique)[f"{unique}-items"]
+    del old["template"]["mappings"]["properties"]["is_negative"]  # an index from an older version
+    es.indices.create(index=f"{unique}-items-2026.01.01", mappings=old["template"]["mappings"])
+    install_templates(es, unique)
+    es.index(index=f"{unique}-items-2026.01.01", id="x", document={"id": "x", "is_negative": 1},
+             refresh=True)  # fmt: skip
+    mapping = es.indices.get_mapping(index=f"{unique}-items-2026.01.01")
+    assert (
+        mapping[f"{unique}-items-2026.01.01"]["mappings"]["properties"]["is_negative"]["type"]
+        == "byte"
+    )

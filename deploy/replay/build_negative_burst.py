@@ -1,0 +1,69 @@
+"""Build deploy/replay/boeing_burst.jsonl: a replay with a real burst of negative news.
+
+Every text is a real finance-news tweet from the MIT-licensed twitter-financial-news-sentiment
+training set (../shared/data/twitter_financial_news_sentiment/sent_train.csv): six hours of
+neutral news (a few mentioning Boeing, so its key has a baseline), then, in one 15-minute
+window, the bearish tweets about Boeing, then half an hour more of neutral news. `make run`
+replays it shifted to the present, so the surge detector has a real negative burst to find.
+
+    python deploy/replay/build_negative_burst.py
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SOURCE = HERE.parents[2] / "shared" / "data" / "twitter_financial_news_sentiment" / "sent_train.csv"
+OUTPUT = HERE / "boeing_burst.jsonl"
+START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+BOEING = re.compile(r"\bBoeing\b")
+
+
+def clean(text: str) -> str:
+    """The tweet without its t.co links."""
+    return re.sub(r"\s*https?://\S+", "", text).strip()
+
+
+def item(n: int, at: datetime, text: str) -> str:
+    """One RawItem JSON line."""
+    digest = hashlib.sha256(f"burst-{n}-{text}".encode()).hexdigest()[:32]
+    return json.dumps({
+        "schema_version": 1, "id": digest, "source": "replay-burst", "kind": "news",
+        "title": text, "text": "", "url": f"https://replay.invalid/{digest}",
+        "published_at": at.isoformat().replace("+00:00", "Z"),
+        "fetched_at": at.isoformat().replace("+00:00", "Z"), "symbols": [],
+    })  # fmt: skip
+
+
+def main() -> None:
+    """Write the recording."""
+    rows = list(csv.DictReader(SOURCE.open(encoding="utf-8")))
+    bearish = [clean(r["text"]) for r in rows if r["label"] == "0" and BOEING.search(r["text"])]
+    boeing_neutral = [
+        clean(r["text"]) for r in rows if r["label"] == "2" and BOEING.search(r["text"])
+    ]
+    neutral = [clean(r["text"]) for r in rows if r["label"] == "2" and not BOEING.search(r["text"])
+               and "$" not in r["text"] and len(clean(r["text"])) > 30]  # fmt: skip
+    lines: list[tuple[datetime, str]] = []
+    background = iter(neutral)
+    for minute in range(0, 6 * 60 + 45, 3):  # 6 h 45 min of neutral news, one every 3 min
+        at = START + timedelta(minutes=minute)
+        lines.append((at, next(background)))
+    for k, text in enumerate(boeing_neutral[:14]):  # Boeing's normal: neutral, every 25 min
+        lines.append((START + timedelta(minutes=25 * k + 7), text))
+    burst = START + timedelta(hours=6, minutes=1)
+    for k, text in enumerate(bearish):  # the burst: every bearish Boeing story in 12 minutes
+        lines.append((burst + timedelta(seconds=40 * k), text))
+    lines.sort(key=lambda pair: pair[0])
+    OUTPUT.write_text("".join(item(n, at, text) + "\n" for n, (at, text) in enumerate(lines)))
+    print(f"wrote {OUTPUT}: {len(lines)} items, {len(bearish)} in the burst")
+
+
+if __name__ == "__main__":
+    main()
