@@ -1,6 +1,6 @@
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -65,3 +65,54 @@ def test_crashed_stage_is_reported_and_restarted(monkeypatch: pytest.MonkeyPatch
 def test_unknown_stage_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown stages"):
         daemon.Supervisor(Settings(), ["nope"], Events())
+
+
+class Recorder:
+    """Remembers the settings each of its runs was started with."""
+
+    seen: ClassVar[list[int]] = []
+    closed = 0
+
+    def __init__(self, settings: Settings) -> None:
+        self.name = "recorder"
+        self.settings = settings
+
+    def setup(self) -> None:
+        pass
+
+    def run(self, stop: threading.Event) -> None:
+        Recorder.seen.append(self.settings.ingest.seen_max_entries)
+        stop.wait()
+
+    def close(self) -> None:
+        Recorder.closed += 1
+
+
+def test_reload_restarts_the_named_stages_with_the_new_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    import types
+
+    module = types.ModuleType("recorder_stage")
+    module.Recorder = Recorder  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "recorder_stage", module)
+    monkeypatch.setitem(daemon.STAGES, "recorder", "recorder_stage:Recorder")
+    monkeypatch.setitem(daemon.STAGES, "flaky", "flaky_stage:Flaky")
+    supervisor = daemon.Supervisor(Settings(), ["recorder"], Events())
+    supervisor.start()
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(Recorder.seen) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    wait_for(1)
+    new = Settings()
+    new.ingest.seen_max_entries = 4242
+    supervisor.reload(new, ["recorder"])
+    wait_for(2)
+    assert Recorder.seen == [1_000_000, 4242], "restarted at once with the new settings"
+    assert Recorder.closed == 1, "the old instance closed (committed) before the new one ran"
+    assert supervisor.health.states == {"recorder": "running"}
+    assert supervisor.shutdown(timeout_s=5)
