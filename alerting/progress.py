@@ -36,11 +36,15 @@ class InputProgress:
         self.idle.discard(entry.origin)
 
     def marker(self, marker: KeyedWatermark) -> None:
-        """A router's report on the scored partitions it owns."""
-        for origin in marker.busy:
-            self.idle.discard(origin)
+        """A router's report on the scored partitions it owns.
+
+        The router releases in event-time order, so every partition it owns, busy or idle,
+        is at least at its progress.
+        """
+        for origin in marker.busy + marker.idle:
             if marker.progress is not None:
                 self._advance(origin, marker.progress)
+        self.idle.difference_update(marker.busy)
         self.idle.update(marker.idle)
 
     def low(self) -> datetime | None:

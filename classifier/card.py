@@ -37,12 +37,15 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
             f"| {entry['epoch']} | {entry['train_loss']:.4f} | {figures} | "
             f"{entry.get('seconds', 0):.0f} |"
         )
-    lora = (
-        f" (LoRA r={config['lora_r']}, alpha={config['lora_alpha']}, on query/key/value/dense "
-        "of every layer; merged into the encoder at load)"
-        if manifest["adapter"] == "lora"
-        else ""
-    )
+    adapters = {
+        "lora": f" (LoRA r={config['lora_r']}, alpha={config['lora_alpha']}, on "
+        "query/key/value/dense of every layer; merged into the encoder at load)",
+        "delta": " (a full fine-tune"
+        + (", embeddings frozen" if config.get("freeze_embeddings") else "")
+        + ", shipped as 4-bit weight deltas over the base, groups of 64 with an fp16 scale; "
+        "added to the base weights at load; `finsent model pack`)",
+    }
+    lora = adapters.get(manifest["adapter"], "")
     lines = [
         f"# {manifest['name']}@{manifest['version']}",
         "",
@@ -70,7 +73,12 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
         f"Multi-task, mixed batches of {config['batch_size']}, AdamW (encoder lr "
         f"{config['learning_rate']}, heads {config['head_learning_rate']}), linear warm-up "
         f"{config['warmup_ratio']:.0%} and decay, up to {config['epochs']} epochs, early stopping "
-        f"on the mean dev macro-F1 (patience {config['patience']}). Best epoch: {best['epoch']}.",
+        f"on the mean dev macro-F1 (patience {config['patience']}). Best epoch: {best['epoch']}."
+        + (
+            " Sentiment loss weighted by 1/sqrt(class frequency)."
+            if config.get("class_weighting") == "sqrt"
+            else ""
+        ),
         "",
         "| epoch | train loss | sent. acc | sent. macro-F1 | topic acc | topic macro-F1 | s |",
         "|---|---|---|---|---|---|---|",
@@ -81,7 +89,8 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
     ]
     if held_out:
         lines += ["", "## Other evaluations", "", "```", json.dumps(held_out, indent=2), "```"]
-    lines += ["", "## Reproduce", "", "```sh", f".venv/bin/{command}", "```", ""]
+    steps = [f".venv/bin/{line}" for line in command.splitlines() if line.strip()]
+    lines += ["", "## Reproduce", "", "```sh", *steps, "```", ""]
     path = folder / "README.md"
     path.write_text("\n".join(lines))
     return path

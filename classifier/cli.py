@@ -174,6 +174,7 @@ def pack_model(
         Path, typer.Argument(help="A full fine-tune folder (finsent train --no-lora).")
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")],
+    version: Annotated[str | None, typer.Option(help="New model version (default: kept).")] = None,
 ) -> None:
     """Ship a full fine-tune as 4-bit weight deltas over its base (a few MB), with its card."""
     import shutil
@@ -188,6 +189,7 @@ def pack_model(
     if spec.adapter != "full":
         fail(f"{source}: adapter {spec.adapter!r}; pack needs a full fine-tune", code=2)
     spec.adapter = "delta"
+    spec.version = version or spec.version
     save(model, spec, output, tokenizer)
     for name in ("metrics.json", "train_config.json"):
         if (source / name).is_file():
