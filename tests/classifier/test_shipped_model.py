@@ -40,8 +40,8 @@ def engine() -> Engine:
 def test_folder_is_small_and_offline_loadable(engine: Engine) -> None:
     size = sum(p.stat().st_size for p in Path(SHIPPED).rglob("*") if p.is_file())
     assert size <= 10_000_000, f"{size} bytes"
-    assert engine.spec.adapter == "lora"
-    assert engine.spec.tag == "finsent-minilm@1"
+    assert engine.spec.adapter == "delta"
+    assert engine.spec.tag == "finsent-minilm@2"
 
 
 @pytest.mark.parametrize(
