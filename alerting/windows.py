@@ -110,21 +110,19 @@ class WindowCounter:
             if len(window.samples) > 4 * self.sample_count:  # keep the snapshot small
                 keep = self._ranked(window)[: self.sample_count]
                 window.samples = {s: window.samples[s] for s in keep}
-        return WindowStats(entry.key, start, start + self.window, window.negative,
-                           len(window.stories), [])  # fmt: skip
+        return self._stats(entry.key, start, window, with_samples=False)
 
     def current(self, key: str, start: datetime) -> WindowStats:
         """Counts so far of an open window (without samples)."""
-        window = self.open[(key, start)]
-        return WindowStats(
-            key, start, start + self.window, window.negative, len(window.stories), []
-        )
+        return self._stats(key, start, self.open[(key, start)], with_samples=False)
 
     def samples(self, key: str, start: datetime) -> list[AlertSample]:
         """The most negative stories of an open window, best first."""
         window = self.open.get((key, start))
-        if window is None:
-            return []
+        return [] if window is None else self.samples_of(window)
+
+    def samples_of(self, window: _Open) -> list[AlertSample]:
+        """A window's most negative stories, best first."""
         return [window.samples[s] for s in self._ranked(window)[: self.sample_count]]
 
     def advance(self, to: datetime) -> None:
@@ -135,8 +133,10 @@ class WindowCounter:
     def _ranked(window: _Open) -> list[str]:
         return sorted(window.samples, key=lambda s: (-window.samples[s].score, s))
 
-    def _stats(self, key: str, start: datetime, window: _Open) -> WindowStats:
-        samples = [window.samples[s] for s in self._ranked(window)[: self.sample_count]]
+    def _stats(
+        self, key: str, start: datetime, window: _Open, with_samples: bool = True
+    ) -> WindowStats:
+        samples = self.samples_of(window) if with_samples else []
         return WindowStats(
             key, start, start + self.window, window.negative, len(window.stories), samples
         )

@@ -28,10 +28,10 @@ class AlertStore:
     def create(self, alert: Alert) -> bool:
         """Index the event; False when a document with its id already exists (a replay)."""
         try:
+            # no refresh wait: the conflict check and ``deliveries`` (GET) are real-time
             self.client.create(
-                index=self.index, id=alert.id, document=alert.model_dump(mode="json"),
-                refresh="wait_for",
-            )  # fmt: skip
+                index=self.index, id=alert.id, document=alert.model_dump(mode="json")
+            )
         except ConflictError:
             return False
         return True

@@ -17,10 +17,9 @@ import yaml
 from alerting.testing import WebhookReceiver
 from finsent.config import Settings
 from finsent.es import make_client
-from finsent.kafka import make_consumer
 from finsent.schemas import Alert, RawItem, decode, encode
 from tests.cli import FINSENT
-from tests.integration.conftest import isolate
+from tests.integration.conftest import isolate, read_topic
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 TARGET, CONTROLS = "NFLX", ("KO", "PG", "JNJ")
@@ -59,13 +58,6 @@ def replay_file(path: Path) -> list[RawItem]:
     return items
 
 
-def topic_values(settings: Settings, topic: str) -> list[bytes]:
-    consumer = make_consumer(settings.kafka, None, topic, consumer_timeout_ms=3000)
-    values = [r.value for r in consumer]
-    consumer.close()
-    return values
-
-
 def test_run_replay_to_alert_and_webhook(settings: Settings, unique: str, tmp_path: Path) -> None:
     items = replay_file(tmp_path / "replay.jsonl")
     config = isolate(settings, unique)
@@ -92,7 +84,7 @@ def test_run_replay_to_alert_and_webhook(settings: Settings, unique: str, tmp_pa
         es = make_client(config.elasticsearch)
 
         def alerts() -> list[Alert]:
-            return [decode(Alert, v) for v in topic_values(config, config.kafka.topics.alerts)]
+            return [decode(Alert, v) for v in read_topic(config, config.kafka.topics.alerts)]
 
         try:
             deadline = time.monotonic() + 240
@@ -114,8 +106,8 @@ def test_run_replay_to_alert_and_webhook(settings: Settings, unique: str, tmp_pa
             except subprocess.TimeoutExpired:
                 process.kill()
                 output, _ = process.communicate()
-    raw = topic_values(config, config.kafka.topics.raw)
-    scored = topic_values(config, config.kafka.topics.scored)
+    raw = read_topic(config, config.kafka.topics.raw)
+    scored = read_topic(config, config.kafka.topics.scored)
     events = Counter((a.key, a.status) for a in fired)
     keys = [r.headers["idempotency-key"] for r in receiver.delivered]
     print(f"\nreplay {len(items)} items -> raw {len(raw)}, scored {len(scored)}, indexed {indexed}; "

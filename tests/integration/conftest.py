@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from finsent.config import Settings, load_settings
+from finsent.kafka import make_consumer
 from finsent.stack.manager import Stack, StackError
 
 
@@ -54,3 +55,11 @@ def isolate(settings: Settings, unique: str, **alerting: object) -> Settings:
     return settings.model_copy(
         update={"kafka": kafka, "elasticsearch": es, "classifier": classifier, "alerting": alerts}
     )
+
+
+def read_topic(settings: Settings, topic: str) -> list[bytes]:
+    """Every record value of a topic (no group), once it has been quiet for 3 s."""
+    consumer = make_consumer(settings.kafka, None, topic, consumer_timeout_ms=3000)
+    values = [r.value for r in consumer]
+    consumer.close()
+    return values

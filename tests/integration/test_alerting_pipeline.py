@@ -19,9 +19,9 @@ from alerting.stage import AlertStage
 from alerting.testing import WebhookReceiver
 from finsent.config import Settings, WebhookSettings
 from finsent.es import make_client
-from finsent.kafka import ensure_topics, make_consumer, make_producer
+from finsent.kafka import ensure_topics, make_producer
 from finsent.schemas import Alert, Prediction, ScoredItem, SentimentPrediction, decode, encode
-from tests.integration.conftest import isolate
+from tests.integration.conftest import isolate, read_topic
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 SECRET = "integration-secret"
@@ -63,11 +63,7 @@ def produce(settings: Settings, items: list[ScoredItem]) -> None:
 
 
 def topic_alerts(settings: Settings) -> list[Alert]:
-    consumer = make_consumer(settings.kafka, None, settings.kafka.topics.alerts,
-                             consumer_timeout_ms=3000)  # fmt: skip
-    alerts = [decode(Alert, r.value) for r in consumer]
-    consumer.close()
-    return alerts
+    return [decode(Alert, v) for v in read_topic(settings, settings.kafka.topics.alerts)]
 
 
 def until(condition: Callable[[], bool], step: Callable[[], object], seconds: float) -> bool:

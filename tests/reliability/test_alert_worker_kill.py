@@ -13,19 +13,10 @@ import yaml
 from alerting.backtest import backtest
 from alerting.rules import load_rules
 from finsent.config import Settings
-from finsent.kafka import ensure_topics, make_consumer
-from finsent.schemas import Alert, decode
+from finsent.kafka import ensure_topics
 from tests.cli import FINSENT
 from tests.integration.conftest import isolate
-from tests.integration.test_alerting_pipeline import produce, recording
-
-
-def alert_events(settings: Settings) -> list[Alert]:
-    consumer = make_consumer(settings.kafka, None, settings.kafka.topics.alerts,
-                             consumer_timeout_ms=3000)  # fmt: skip
-    events = [decode(Alert, r.value) for r in consumer]
-    consumer.close()
-    return events
+from tests.integration.test_alerting_pipeline import produce, recording, topic_alerts
 
 
 def test_alert_worker_killed_during_a_surge(
@@ -50,10 +41,10 @@ def test_alert_worker_killed_during_a_surge(
     worker = subprocess.Popen([FINSENT, "alert", "-c", str(path)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 150
-    while not any(a.key == "ticker:ACME" for a in alert_events(config)) \
+    while not any(a.key == "ticker:ACME" for a in topic_alerts(config)) \
             and time.monotonic() < deadline:  # fmt: skip
         time.sleep(1)
-    fired_before = len(alert_events(config))
+    fired_before = len(topic_alerts(config))
     os.kill(worker.pid, signal.SIGKILL)  # mid-surge, no checkpoint
     worker.wait(10)
     produce(config, items[cut:])
@@ -61,12 +52,12 @@ def test_alert_worker_killed_during_a_surge(
     restarted = subprocess.Popen([FINSENT, "alert", "-c", str(path)], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        while {a.id for a in alert_events(config)} != expected and time.monotonic() < deadline:
+        while {a.id for a in topic_alerts(config)} != expected and time.monotonic() < deadline:
             time.sleep(2)
     finally:
         restarted.send_signal(signal.SIGTERM)
         restarted.wait(60)
-    events = alert_events(config)
+    events = topic_alerts(config)
     ids = [a.id for a in events]
     print(f"\nexpected {len(expected)} alert events; before kill -9 {fired_before}; on the topic "
           f"after restart {len(ids)} ({len(set(ids))} distinct)")  # fmt: skip
