@@ -87,6 +87,26 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
         "Dev figures are on this project's own split of the training files; the official "
         "validation splits are held out for acceptance.",
     ]
+    check = manifest.get("extra", {}).get("int8")
+    if check:
+        verdict = "on" if check["within_tolerance"] else "off"
+        lines += [
+            "",
+            "## CPU int8",
+            f"Per-channel dynamic int8 of the linear layers is **{verdict}** for CPU inference "
+            f"(`classifier.quantize_int8: auto`): it is used only when no task loses more than "
+            f"{check['tolerance'] * 100:.1f} accuracy points on the dev split "
+            "(`finsent model check-int8`).",
+            "",
+            "| task | fp32 acc | int8 acc | fp32 macro-F1 | int8 macro-F1 | n |",
+            "|---|---|---|---|---|---|",
+            *[
+                f"| {task} | {r['fp32_accuracy']:.4f} | {r['int8_accuracy']:.4f} | "
+                f"{r['fp32_macro_f1']:.4f} | {r['int8_macro_f1']:.4f} | {r['n']} |"
+                for task, r in check.items()
+                if isinstance(r, dict)
+            ],
+        ]
     if held_out:
         lines += ["", "## Other evaluations", "", "```", json.dumps(held_out, indent=2), "```"]
     steps = [f".venv/bin/{line}" for line in command.splitlines() if line.strip()]

@@ -153,6 +153,24 @@ def bench(
     run_bench(argv)
 
 
+def check_int8(
+    folder: Annotated[Path, typer.Argument(help="A model folder with its train_config.json.")],
+    sentiment_csv: Annotated[Path, typer.Option(help="The training sentiment CSV.")] = SENT_CSV,
+    topic_csv: Annotated[Path, typer.Option(help="The training topic CSV.")] = TOPIC_CSV,
+) -> None:
+    """Score the model's dev split in fp32 and int8; record whether CPU int8 keeps accuracy."""
+    from classifier import int8
+    from classifier.model import ModelLoadError
+
+    try:
+        result = int8.check_folder(folder, sentiment_csv, topic_csv)
+    except (ModelLoadError, OSError, ValueError) as exc:
+        fail(str(exc), code=2)
+    int8.record(folder, result)
+    verdict = "on" if result["within_tolerance"] else "off"
+    typer.echo(f"{folder}: int8 {verdict} for CPU inference (auto): {json.dumps(result)}")
+
+
 def pack_model(
     source: Annotated[
         Path, typer.Argument(help="A full fine-tune folder (finsent train --no-lora).")
@@ -182,6 +200,7 @@ def pack_model(
     packed = "finsent " + shlex.join(sys.argv[1:])
     (output / "COMMAND").write_text("\n".join(c for c in (trained, packed) if c) + "\n")
     if (output / "train_config.json").is_file() and (output / "metrics.json").is_file():
+        check_int8(output)
         write_model_card(output)
     else:
         typer.echo("no training metrics beside the model: no model card written", err=True)

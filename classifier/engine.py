@@ -3,7 +3,8 @@
 Batches are planned by length (see ``batcher``) so the padded cost stays low; results come
 back in input order, and a batched result equals the single-item result. On a GPU the
 forward runs under bf16 autocast with pinned, non-blocking copies while the next batch is
-tokenised on a worker thread; on a CPU torch uses every core and, if asked, dynamic int8.
+tokenised on a worker thread; on a CPU torch uses every core and
+per-channel dynamic int8 where the model folder records that it keeps accuracy (``int8``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from classifier import int8
 from classifier.batcher import plan_batches
 from classifier.model import ModelSpec, SentimentTopicModel, load
 from finsent import telemetry
@@ -53,17 +54,17 @@ class Engine:
         spec: ModelSpec,
         device: str | None = None,
         max_length: int | None = None,
-        quantize_int8: bool = False,
+        quantize_int8: bool | Literal["auto"] = False,
     ) -> None:
         if device in (None, "auto"):
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        if self.device.type == "cpu":
+        on_cpu = self.device.type == "cpu"
+        self.int8 = on_cpu and (int8.validated(spec) if quantize_int8 == "auto" else quantize_int8)
+        if on_cpu:
             torch.set_num_threads(os.cpu_count() or 1)
-            if quantize_int8:
-                model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-                    model, {nn.Linear}, dtype=torch.qint8
-                )
+        if self.int8:
+            model = int8.quantize(model)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.spec = spec

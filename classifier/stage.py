@@ -34,7 +34,8 @@ class ClassifyStage:
             quantize_int8=options.quantize_int8,
         )
         engine.warm_up(options.max_batch_items, options.max_batch_tokens)
-        self.log.info("model ready", model=engine.spec.tag, device=str(engine.device))
+        self.log.info("model ready", model=engine.spec.tag, device=str(engine.device),
+                      int8=engine.int8)  # fmt: skip
         self.consumer = ClassifyConsumer(self.settings, engine, TickerTagger())
         self.consumer.setup()
 

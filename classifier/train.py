@@ -23,12 +23,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from classifier import int8
 from classifier import labels as label_spaces
 from classifier.card import write_model_card
 from classifier.data import Example, deduplicate, read_csv, read_phrasebank, split
 from classifier.engine import Engine
 from classifier.metrics import report
-from classifier.model import PYPI_BASE, ModelSpec, SentimentTopicModel, load_base, save
+from classifier.model import PYPI_BASE, ModelSpec, SentimentTopicModel, load, load_base, save
 
 IGNORE = -100
 
@@ -286,7 +287,12 @@ def train(
             say(f"early stop: no dev improvement for {config.patience} epochs")
             break
     model.load_state_dict(best_state)
+    model.eval()
     save(model, spec, config.output, tokenizer)
+    saved, _, saved_spec = load(config.output)  # as served: LoRA merged
+    check = int8.check(saved, tokenizer, saved_spec, dev_examples)
+    int8.record(config.output, check)
+    say(f"int8 on CPU: {json.dumps(check)}")
     metrics = {"best": best, "history": history, "model": spec.tag}
     (config.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}

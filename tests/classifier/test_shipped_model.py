@@ -42,6 +42,7 @@ def test_folder_is_small_and_offline_loadable(engine: Engine) -> None:
     assert size <= 10_000_000, f"{size} bytes"
     assert engine.spec.adapter == "delta"
     assert engine.spec.tag == "finsent-minilm@2"
+    assert engine.spec.extra["int8"]["within_tolerance"], "CPU int8 measured and allowed"
 
 
 @pytest.mark.parametrize(
