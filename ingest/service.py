@@ -112,6 +112,8 @@ class Ingestor:
         except KafkaError as exc:
             run.error = "kafka"
             self._failed(name, "kafka", str(exc))
+            if result.requeue is not None:
+                result.requeue(new_items)  # nothing marked seen: offered again next poll
             return run
         self.state.mark_seen(acknowledged)
         if result.state:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,6 +29,8 @@ class Poll:
     state: dict[str, str | None] = field(default_factory=dict)
     skipped: int = 0  # records that could not become items (no text, no id)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (reason, detail), non-fatal
+    # Sources that cannot fetch the same items again (a replay) take back what Kafka refused.
+    requeue: Callable[[list[RawItem]], None] | None = None
 
 
 @dataclass

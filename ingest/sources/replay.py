@@ -106,6 +106,7 @@ class ReplaySource:
         self.config = config
         self.pending: list[Recorded] = []
         self.errors: list[str] = []
+        self.handed_out: dict[str, Recorded] = {}
         self.started = 0.0
         self.started_at = datetime.now(UTC)
         self.first_at = self.started_at
@@ -156,7 +157,13 @@ class ReplaySource:
         while count < len(self.pending) and self._offset_s(self.pending[count]) <= elapsed:
             count += 1
         due, self.pending = self.pending[:count], self.pending[count:]
-        return Poll([self._shifted(r) for r in due], problems=problems)
+        self.handed_out = {r.item.id: r for r in due}
+        return Poll([self._shifted(r) for r in due], problems=problems, requeue=self._requeue)
+
+    def _requeue(self, items: list[RawItem]) -> None:
+        """Kafka refused these: they are due again at the next poll, in their order."""
+        back = [self.handed_out[i.id] for i in items if i.id in self.handed_out]
+        self.pending = sorted(back, key=lambda r: r.at) + self.pending
 
     def next_due_in_s(self) -> float | None:
         """Seconds until the next item is due (None when exhausted)."""

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from finsent.config import Settings
-from finsent.config_sources import RssSourceConfig
+from finsent.config_sources import ReplaySourceConfig, RssSourceConfig
 from ingest.service import Ingestor
 from ingest.testing import ListProducer
 
@@ -93,4 +93,20 @@ def test_silent_source_is_reported(feed_server: FeedServer, tmp_path: Path) -> N
     assert metrics.UNHEALTHY.labels("cnbc", "silent")._value.get() == 0
     ingestor.poll("cnbc")  # second poll in a row with nothing new: failing_after_intervals=2
     assert metrics.UNHEALTHY.labels("cnbc", "silent")._value.get() == 1
+    ingestor.close()
+
+
+def test_replayed_items_kafka_refused_are_offered_again(tmp_path: Path) -> None:
+    """A replay cannot fetch its items twice: refused ones go back to the source."""
+    config = ReplaySourceConfig(name="replay", paths=[CNBC], speed=0)
+    options = settings(tmp_path, "http://unused").ingest.model_copy(update={"sources": [config]})
+    producer = ListProducer()
+    ingestor = Ingestor(Settings(ingest=options), producer)  # type: ignore[arg-type]
+    ingestor.setup()
+    producer.fail = True
+    assert ingestor.poll("replay").error == "kafka"
+    producer.fail = False
+    assert ingestor.poll("replay").new == 30, "nothing lost"
+    assert ingestor.poll("replay").new == 0
+    assert len({i.id for i in producer.items}) == len(producer.items) == 30
     ingestor.close()
