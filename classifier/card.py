@@ -94,15 +94,18 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
             "",
             "## CPU int8",
             f"Per-channel dynamic int8 of the linear layers is **{verdict}** for CPU inference "
-            f"(`classifier.quantize_int8: auto`): it is used only when no task loses more than "
-            f"{check['tolerance'] * 100:.1f} accuracy points on the dev split "
-            "(`finsent model check-int8`).",
+            "(`classifier.quantize_int8: auto`): it is used only when no task loses more than "
+            f"{check['tolerance'] * 100:.1f} accuracy points and at least "
+            f"{check.get('agreement_required', 0) * 100:.0f}% of the dev labels stay the same "
+            "(activations share one scale per batch, so an int8 label can depend on the batch); "
+            "measured by `finsent model check-int8`.",
             "",
-            "| task | fp32 acc | int8 acc | fp32 macro-F1 | int8 macro-F1 | n |",
-            "|---|---|---|---|---|---|",
+            "| task | fp32 acc | int8 acc | fp32 macro-F1 | int8 macro-F1 | same label | n |",
+            "|---|---|---|---|---|---|---|",
             *[
                 f"| {task} | {r['fp32_accuracy']:.4f} | {r['int8_accuracy']:.4f} | "
-                f"{r['fp32_macro_f1']:.4f} | {r['int8_macro_f1']:.4f} | {r['n']} |"
+                f"{r['fp32_macro_f1']:.4f} | {r['int8_macro_f1']:.4f} | "
+                f"{r.get('label_agreement', float('nan')):.4f} | {r['n']} |"
                 for task, r in check.items()
                 if isinstance(r, dict)
             ],

@@ -45,8 +45,13 @@ def test_check_reports_both_tasks_and_the_drop(tiny_model_dir: Path) -> None:
     for task in ("sentiment", "topic"):
         r = result[task]
         assert r["accuracy_drop"] == round(r["fp32_accuracy"] - r["int8_accuracy"], 4)
-    worst = max(result["sentiment"]["accuracy_drop"], result["topic"]["accuracy_drop"])
-    assert result["within_tolerance"] == (worst <= int8.TOLERANCE)
+        assert 0.0 <= r["label_agreement"] <= 1.0
+    passed = [
+        result[t]["accuracy_drop"] <= int8.TOLERANCE
+        and result[t]["label_agreement"] >= int8.AGREEMENT
+        for t in ("sentiment", "topic")
+    ]
+    assert result["within_tolerance"] == all(passed)
 
 
 def test_auto_uses_int8_on_cpu_only_for_a_model_recorded_within_tolerance(

@@ -42,7 +42,9 @@ def test_folder_is_small_and_offline_loadable(engine: Engine) -> None:
     assert size <= 10_000_000, f"{size} bytes"
     assert engine.spec.adapter == "delta"
     assert engine.spec.tag == "finsent-minilm@2"
-    assert engine.spec.extra["int8"]["within_tolerance"], "CPU int8 measured and allowed"
+    check = engine.spec.extra["int8"]  # measured: int8 keeps accuracy but changes 5% of labels
+    assert check["sentiment"]["accuracy_drop"] <= 0.005 and not check["within_tolerance"]
+    assert not Engine.from_folder(SHIPPED, device="cpu", quantize_int8="auto").int8
 
 
 @pytest.mark.parametrize(
