@@ -55,6 +55,7 @@ class Engine:
         device: str | None = None,
         max_length: int | None = None,
         quantize_int8: bool | Literal["auto"] = False,
+        threads: int | None = None,
     ) -> None:
         if device in (None, "auto"):
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -62,7 +63,7 @@ class Engine:
         on_cpu = self.device.type == "cpu"
         self.int8 = on_cpu and (int8.validated(spec) if quantize_int8 == "auto" else quantize_int8)
         if on_cpu:
-            torch.set_num_threads(os.cpu_count() or 1)
+            torch.set_num_threads(threads or os.cpu_count() or 1)
         if self.int8:
             model = int8.quantize(model)
         self.model = model.to(self.device).eval()

@@ -32,6 +32,7 @@ class ClassifyStage:
             device=options.device,
             max_length=options.max_length,
             quantize_int8=options.quantize_int8,
+            threads=options.threads,
         )
         engine.warm_up(options.max_batch_items, options.max_batch_tokens)
         self.log.info("model ready", model=engine.spec.tag, device=str(engine.device),

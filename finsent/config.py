@@ -211,6 +211,9 @@ class ClassifierSettings(Section):
         description="CPU only: per-channel dynamic int8 of the linear layers; auto: when the "
         "model folder records that int8 keeps dev accuracy within 0.5 points and 99% of labels.",
     )
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads for the model (default: every core of the host)."
+    )
     group_id: str = Field("finsent-classify", description="Kafka consumer group.")
     max_poll_interval_ms: int = Field(
         300_000, ge=10_000, description="Kafka max.poll.interval.ms; a batch never nears it."

@@ -8,6 +8,7 @@ with a retryable status (429 and 5xx: backpressure, never dropped). Items reject
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,9 +43,13 @@ def index_name(prefix: str, item: ScoredItem) -> str:
     return f"{prefix}-items-{item.published_at:%Y.%m.%d}"
 
 
-def document(item: ScoredItem) -> dict[str, Any]:
-    """The indexed form: the ScoredItem plus ``is_negative`` (0/1, its mean is the share)."""
-    return item.model_dump(mode="json") | {"is_negative": int(item.sentiment.label == "negative")}
+def document(item: ScoredItem, indexed_at: str) -> dict[str, Any]:
+    """The indexed form: the ScoredItem plus ``is_negative`` (0/1, its mean is the share) and
+    ``indexed_at`` (when the bulk request was sent: ``indexed_at - fetched_at`` is the latency)."""
+    return item.model_dump(mode="json") | {
+        "is_negative": int(item.sentiment.label == "negative"),
+        "indexed_at": indexed_at,
+    }
 
 
 class ElasticsearchSink:
@@ -69,9 +74,10 @@ class ElasticsearchSink:
 
     def _bulk(self, items: list[ScoredItem]) -> list[dict[str, Any]]:
         operations: list[dict[str, Any]] = []
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
         for item in items:
             operations.append({"index": {"_index": index_name(self.prefix, item), "_id": item.id}})
-            operations.append(document(item))
+            operations.append(document(item, now))
         response = self.client.bulk(operations=operations)
         return [next(iter(entry.values())) for entry in response["items"]]
 
