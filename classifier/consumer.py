@@ -37,6 +37,8 @@ from finsent.schemas import (
 )
 
 STAGE = "classify"
+RELEASE = 4  # micro-batches scored per round: the engine sorts them by length together
+READ_AHEAD = 2 * RELEASE  # micro-batches buffered per consumer (a few hundred items)
 
 
 def item_text(item: RawItem) -> str:
@@ -74,24 +76,30 @@ class ClassifyConsumer:
             self.settings.kafka,
             options.group_id,
             self.settings.kafka.topics.raw,
-            max_poll_records=options.max_batch_items,
+            max_poll_records=READ_AHEAD * options.max_batch_items,
             max_poll_interval_ms=options.max_poll_interval_ms,
         )
         self.producer = make_producer(self.settings.kafka)
         self.aligner = EventTimeAligner(self.consumer)
 
     def _poll(self) -> list[Any]:
-        """Up to max_batch_items records, waiting at most max_wait_ms after the first."""
+        """Records until the aligner holds ``READ_AHEAD`` batches, max_wait_ms after the first.
+
+        Reading ahead keeps every partition's buffer stocked, so a backlog is released in
+        full batches rather than cut short by a partition whose next records are not fetched.
+        """
         options = self.settings.classifier
+        wanted = max(  # always some: a partition the others wait for must be read
+            options.max_batch_items, READ_AHEAD * options.max_batch_items - self.aligner.total()
+        )
         records: list[Any] = []
         deadline: float | None = None
-        while len(records) < options.max_batch_items:
+        while len(records) < wanted:
             remaining_ms = 500 if deadline is None else (deadline - time.monotonic()) * 1000
             if remaining_ms <= 0:
                 break
             batches = self.consumer.poll(
-                timeout_ms=int(remaining_ms),
-                max_records=options.max_batch_items - len(records),
+                timeout_ms=int(remaining_ms), max_records=wanted - len(records)
             )
             fresh = [r for part in batches.values() for r in part]
             if not fresh and deadline is None:
@@ -150,7 +158,7 @@ class ClassifyConsumer:
                 dead[tp] = record.offset + 1
                 continue
             self.aligner.add(tp, item.published_at, record, item)
-        released = list(self.aligner.release())
+        released = list(self.aligner.release(RELEASE * self.settings.classifier.max_batch_items))
         if released:
             for scored in self.score([item for _, _, item in released]):
                 self.producer.send(

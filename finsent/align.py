@@ -37,6 +37,10 @@ class EventTimeAligner(Generic[T]):
         self.buffers.setdefault(tp, deque()).append((at, record, value))
         self.last_data[tp] = time.monotonic()
 
+    def total(self) -> int:
+        """Records of every partition waiting to be released."""
+        return sum(len(buffer) for buffer in self.buffers.values())
+
     def buffered(self, tp: Any) -> int:
         """Records of a partition waiting to be released."""
         return len(self.buffers.get(tp, ()))

@@ -8,9 +8,9 @@ with a retryable status (429 and 5xx: backpressure, never dropped). Items reject
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import ApiError, ConnectionError, Elasticsearch, TransportError
@@ -44,8 +44,11 @@ def index_name(prefix: str, item: ScoredItem) -> str:
 
 
 def document(item: ScoredItem, indexed_at: str) -> dict[str, Any]:
-    """The indexed form: the ScoredItem plus ``is_negative`` (0/1, its mean is the share) and
-    ``indexed_at`` (when the bulk request was sent: ``indexed_at - fetched_at`` is the latency)."""
+    """The indexed form: the ScoredItem, ``is_negative`` and ``indexed_at``.
+
+    ``is_negative`` is 0/1 (its mean is the negative share); ``indexed_at`` is when the bulk
+    request was sent, so ``indexed_at - fetched_at`` is the pipeline's latency.
+    """
     return item.model_dump(mode="json") | {
         "is_negative": int(item.sentiment.label == "negative"),
         "indexed_at": indexed_at,

@@ -28,3 +28,16 @@ def test_oversized_item_gets_its_own_batch() -> None:
 
 def test_empty() -> None:
     assert plan_batches([], 8, 100) == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_padding_stays_within_its_bound(seed: int) -> None:
+    rng = random.Random(seed)
+    lengths = [rng.randint(8, 64) for _ in range(64)]
+    batches = plan_batches(lengths, max_items=64, max_tokens=8192, max_padding=0.25)
+    assert sorted(i for b in batches for i in b) == list(range(64))
+    for batch in batches:
+        real = sum(lengths[i] for i in batch)
+        assert len(batch) == 1 or max(lengths[i] for i in batch) * len(batch) <= real * 1.25
+    unbounded = plan_batches(lengths, max_items=64, max_tokens=8192, max_padding=float("inf"))
+    assert len(unbounded) == 1 < len(batches), "mixed lengths: one padded batch vs several"

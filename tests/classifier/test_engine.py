@@ -1,8 +1,10 @@
+import functools
 from pathlib import Path
 
 import pytest
 import torch
 
+from classifier import batcher
 from classifier.engine import Engine
 from classifier.model import ModelLoadError, load
 
@@ -58,6 +60,8 @@ def test_out_of_memory_batch_is_split_not_fatal(
         return real(tensors)
 
     monkeypatch.setattr(engine, "_forward", picky)
+    one_batch = functools.partial(batcher.plan_batches, max_padding=float("inf"))
+    monkeypatch.setattr("classifier.engine.plan_batches", one_batch)
     expected = [engine.forward([t])[0].sentiment for t in TEXTS[:5]]
     sizes.clear()
     got = engine.predict(TEXTS[:5], max_items=5, max_tokens=10_000)
