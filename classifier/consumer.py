@@ -37,7 +37,7 @@ from finsent.schemas import (
 )
 
 STAGE = "classify"
-RELEASE = 4  # micro-batches scored per round: the engine sorts them by length together
+RELEASE = 8  # micro-batches scored per round: the engine sorts them by length together
 READ_AHEAD = 2 * RELEASE  # micro-batches buffered per consumer (a few hundred items)
 
 
