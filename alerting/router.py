@@ -18,6 +18,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
+from alerting.upstream import UpstreamWatch
 from alerting.windows import keyed_items
 from finsent import telemetry
 from finsent.align import EventTimeAligner
@@ -52,6 +53,7 @@ class AlertRouter:
         self.progress: datetime | None = None  # published_at of the last released item
         self.last_marker = 0.0
         self.keyed_partitions = 0
+        self.upstream = UpstreamWatch(settings, None)
 
     def setup(self) -> None:
         """Join the router group on the scored topic."""
@@ -62,12 +64,16 @@ class AlertRouter:
         )  # fmt: skip
         self.producer = make_producer(self.settings.kafka)
         self.keyed_partitions = partition_count(self.consumer, topics.keyed)
-        self.aligner = EventTimeAligner(self.consumer, ALIGN_IDLE_S, MAX_BUFFERED)
+        self.upstream.consumer = self.consumer
+        self.aligner = EventTimeAligner(
+            self.consumer, ALIGN_IDLE_S, MAX_BUFFERED, upstream_busy=self.upstream.busy
+        )
 
     def run_once(self, timeout_ms: int = 200) -> int:
         """Buffer one poll, release what is aligned, flush, commit; returns entries produced."""
         topics = self.settings.kafka.topics
         batches = self.consumer.poll(timeout_ms=timeout_ms)
+        self.upstream.refresh()
         for tp, records in batches.items():
             for record in records:
                 try:
@@ -109,7 +115,11 @@ class AlertRouter:
         busy: list[int] = []
         idle: list[int] = []
         for tp in assigned:
-            caught_up = self.aligner.caught_up(tp) and not self.aligner.buffered(tp)
+            caught_up = (
+                self.aligner.caught_up(tp)
+                and not self.aligner.buffered(tp)
+                and not self.upstream.busy(tp)
+            )
             (idle if caught_up else busy).append(tp.partition)
         marker = KeyedWatermark(busy=sorted(busy), idle=sorted(idle), progress=self.progress)
         value = encode(marker)
@@ -121,6 +131,7 @@ class AlertRouter:
 
     def close(self) -> None:
         """Leave the group."""
+        self.upstream.close()
         if self.consumer is not None:
             self.consumer.close()
         if self.producer is not None:

@@ -6,6 +6,11 @@ records per partition and releases them in event-time order, and only while ever
 partition that still has unread records has some buffered (Kafka Streams does the same per
 task); a partition silent for ``idle_s`` stops holding the others back. The caller commits
 the offsets of what was released, so what is still buffered is re-read after a restart.
+
+A partition that is read to its end is not necessarily done: the stage writing it may be
+behind (a second classifier still working through its backlog). ``upstream_busy`` tells
+which partitions still have work upstream; those hold the others back while empty, up to
+``upstream_wait_s`` without data (a stage that is down must not stall the rest for ever).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -25,10 +30,20 @@ T = TypeVar("T")
 class EventTimeAligner(Generic[T]):
     """Per-partition buffers released in merged event-time order."""
 
-    def __init__(self, consumer: Any, idle_s: float = 5.0, max_buffered: int = 20_000) -> None:
+    def __init__(
+        self,
+        consumer: Any,
+        idle_s: float = 5.0,
+        max_buffered: int = 20_000,
+        upstream_busy: Callable[[Any], bool] | None = None,
+        upstream_wait_s: float = 120.0,
+    ) -> None:
         self.consumer = consumer
         self.idle_s = idle_s
         self.max_buffered = max_buffered
+        self.upstream_busy = upstream_busy
+        self.upstream_wait_s = upstream_wait_s
+        self.created = time.monotonic()
         self.buffers: dict[Any, deque[tuple[datetime, Any, T]]] = {}
         self.last_data: dict[Any, float] = {}
 
@@ -52,7 +67,13 @@ class EventTimeAligner(Generic[T]):
 
     def _holding_back(self, assigned: set[Any], now: float) -> bool:
         for tp in assigned:
-            if self.buffers.get(tp) or self.caught_up(tp):
+            if self.buffers.get(tp):
+                continue
+            if self.upstream_busy is not None and self.upstream_busy(tp):
+                if now - self.last_data.get(tp, self.created) < self.upstream_wait_s:
+                    return True  # more is coming from upstream: wait for it (a while)
+                continue
+            if self.caught_up(tp):
                 continue
             if now - self.last_data.get(tp, 0.0) < self.idle_s:
                 return True  # it has unread records: wait for them (a while)

@@ -139,20 +139,13 @@ class LagMonitor:
 
     def measure(self, admin: Any, consumer: Any) -> dict[str, int]:
         """Lag per stage (sum over its groups and partitions)."""
-        from kafka import TopicPartition
+        from finsent.kafka import group_lag
 
         lags: dict[str, int] = {}
         for stage, pairs in self.groups.items():
             total = 0
             for group, topic in pairs:
-                partitions = consumer.partitions_for_topic(topic) or set()
-                tps = [TopicPartition(topic, p) for p in partitions]
-                ends = consumer.end_offsets(tps) if tps else {}
-                committed = admin.list_group_offsets(group).get(group) or {}
-                lag = sum(
-                    max(0, ends[tp] - (committed[tp].offset if tp in committed else 0))
-                    for tp in tps
-                )
+                lag = sum(group_lag(admin, consumer, group, topic).values())
                 telemetry.CONSUMER_LAG.labels(stage, topic).set(lag)
                 total += lag
             lags[stage] = total

@@ -126,3 +126,16 @@ def partition_count(consumer: Any, topic: str, timeout_s: float = 10.0) -> int:
         if time.monotonic() > deadline:
             raise RuntimeError(f"topic {topic}: no partition metadata after {timeout_s:g} s")
         time.sleep(0.1)
+
+
+def group_lag(admin: Any, consumer: Any, group: str, topic: str) -> dict[int, int]:
+    """Records of each partition of ``topic`` that ``group`` has not committed yet."""
+    from kafka import TopicPartition
+
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    ends = consumer.end_offsets(partitions) if partitions else {}
+    committed = admin.list_group_offsets(group).get(group) or {}
+    return {
+        tp.partition: max(0, ends[tp] - (committed[tp].offset if tp in committed else 0))
+        for tp in partitions
+    }
