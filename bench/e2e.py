@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import random
@@ -39,6 +40,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
+from alerting.backtest import backtest  # noqa: E402
+from alerting.rules import load_rules  # noqa: E402
 from classifier.consumer import item_text  # noqa: E402
 from classifier.engine import Engine  # noqa: E402
 from classifier.stage import SHIPPED  # noqa: E402
@@ -46,7 +49,7 @@ from finsent.config import Settings, load_settings  # noqa: E402
 from finsent.es import make_client  # noqa: E402
 from finsent.health import LagMonitor  # noqa: E402
 from finsent.kafka import ensure_topics, make_admin, make_consumer, make_producer  # noqa: E402
-from finsent.schemas import Alert, RawItem, decode, encode  # noqa: E402
+from finsent.schemas import Alert, RawItem, ScoredItem, decode, encode  # noqa: E402
 from finsent.stack.manager import Stack  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -176,6 +179,14 @@ def quiet_for(settings: Settings, topic: str, quiet_s: float, timeout_s: float) 
     consumer.close()
 
 
+def read_all(settings: Settings, topic: str) -> list[bytes]:
+    """Every record value of a topic (no group)."""
+    consumer = make_consumer(settings.kafka, None, topic, consumer_timeout_ms=3000)
+    values = [r.value for r in consumer]
+    consumer.close()
+    return values
+
+
 def start(document: dict[str, Any], folder: Path, name: str) -> subprocess.Popen[bytes]:
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(document))
@@ -210,7 +221,7 @@ def latencies(settings: Settings, source: str) -> list[float]:
     index = f"{settings.elasticsearch.index_prefix}-items"
     es.indices.refresh(index=index)
     hits = es.search(index=index, query={"term": {"source": source}}, size=10_000,
-                     source=["fetched_at", "indexed_at"])["hits"]["hits"]  # fmt: skip
+                     source_includes=["fetched_at", "indexed_at"])["hits"]["hits"]  # fmt: skip
     out = []
     for hit in hits:
         doc = hit["_source"]
@@ -311,7 +322,7 @@ def scale_out(base: Settings, fillers: int, folder: Path) -> dict[str, Any]:
         procs = [start(document, folder, f"{name}-{k}") for k in range(processes)]
         say(f"scale-out: {len(items)} items, {processes} process(es) x {threads} thread(s)")
         try:
-            watcher.wait(lambda w=watcher: w.reached(len(items)), 1800)
+            watcher.wait(functools.partial(watcher.reached, len(items)), 1800)
             rate = watcher.rate(len(items))
             quiet_for(settings, settings.kafka.topics.alerts, 30, 600)
         finally:
@@ -320,16 +331,20 @@ def scale_out(base: Settings, fillers: int, folder: Path) -> dict[str, Any]:
             watcher.join(10)
         es = make_client(settings.elasticsearch)
         hits = es.search(index=f"{name}-items", size=10_000, query={"match_all": {}},
-                         source=["sentiment.label", "topic.label"])["hits"]["hits"]  # fmt: skip
+                         source_includes=["sentiment.label", "topic.label"])["hits"]["hits"]  # fmt: skip
         documents = {
             h["_id"]: (h["_source"]["sentiment"]["label"], h["_source"]["topic"]["label"])
             for h in hits
         }
-        consumer = make_consumer(settings.kafka, None, settings.kafka.topics.alerts,
-                                 consumer_timeout_ms=3000)  # fmt: skip
-        alerts = [decode(Alert, r.value) for r in consumer]
-        consumer.close()
+        alerts = [decode(Alert, v) for v in read_all(settings, settings.kafka.topics.alerts)]
+        scored = read_all(settings, settings.kafka.topics.scored)
+        unique = {i.id: i for i in (decode(ScoredItem, v) for v in scored)}
+        ordered = sorted(unique.values(), key=lambda i: i.published_at)
+        options = settings.alerting.model_copy(update={"lateness_s": 60})
+        expected = backtest(ordered, load_rules(options.rules_file), options.window_s,
+                            options.lateness_s)  # fmt: skip
         runs[str(processes)] = {
+            "backtest_ids": sorted({a.id for a in expected}),
             "threads_per_process": threads,
             "items_per_s": rate,
             "documents": documents,
@@ -350,6 +365,8 @@ def scale_out(base: Settings, fillers: int, folder: Path) -> dict[str, Any]:
         "alert_events": [len(one["alert_ids"]), len(two["alert_ids"])],
         "alert_records": [one["alert_records"], two["alert_records"]],
         "same_alerts": one["alert_ids"] == two["alert_ids"],
+        "backtest_alert_events": len(one["backtest_ids"]),
+        "same_as_backtest": one["alert_ids"] == one["backtest_ids"] == two["backtest_ids"],
         "alerts": one["alerts"],
     }
 
@@ -398,7 +415,8 @@ def main() -> None:
               f" items/s: ratio {s['ratio']:.2f}x")  # fmt: skip
         print(f"    documents {s['documents']} same ids {s['same_document_ids']}, other labels "
               f"{s['documents_with_other_labels']}; alert events {s['alert_events']} same "
-              f"{s['same_alerts']}: {s['alerts']}")  # fmt: skip
+              f"{s['same_alerts']}, as the backtest of the scored items "
+              f"({s['backtest_alert_events']} events) {s['same_as_backtest']}: {s['alerts']}")  # fmt: skip
 
 
 if __name__ == "__main__":
