@@ -515,6 +515,6 @@ def test_operations_guide_names_only_real_settings() -> None:
         assert_env_var_is_a_field("FINSENT_" + "__".join(path.split(".")).upper())
         checked += 1
     assert checked >= 10
-    for command in re.findall(r"`finsent ((?:[a-z]+ ?)+)", text):
+    for command in re.findall(r"`finsent ((?:[a-z][a-z0-9-]* ?)+)", text):
         words = command.split()
         resolve_command(words, parse=False)  # words after the command are ignored
