@@ -31,12 +31,24 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
     )
     rows = []
     keys = ("sentiment_accuracy", "sentiment_macro_f1", "topic_accuracy", "topic_macro_f1")
-    for entry in metrics["history"]:
-        figures = " | ".join(f"{entry.get(k, 0):.4f}" for k in keys)
-        rows.append(
-            f"| {entry['epoch']} | {entry['train_loss']:.4f} | {figures} | "
-            f"{entry.get('seconds', 0):.0f} |"
-        )
+    stages = [("", metrics["history"])]
+    if "continued_from" in metrics:
+        stages = [("1", metrics["continued_from"]), ("2", metrics["history"])]
+    for stage, history in stages:
+        for entry in history:
+            figures = " | ".join(f"{entry.get(k, 0):.4f}" for k in keys)
+            epoch = f"{stage}.{entry['epoch']}" if stage else str(entry["epoch"])
+            rows.append(
+                f"| {epoch} | {entry['train_loss']:.4f} | {figures} | "
+                f"{entry.get('seconds', 0):.0f} |"
+            )
+    continued = (
+        " This run continued a model trained by the first command under Reproduce (epochs "
+        "1.x of the table, whose learning rates are in that command); epochs 2.x are this "
+        "run's, and the best of them is shipped."
+        if "continued_from" in metrics
+        else ""
+    )
     adapters = {
         "lora": f" (LoRA r={config['lora_r']}, alpha={config['lora_alpha']}, on "
         "query/key/value/dense of every layer; merged into the encoder at load)",
@@ -78,7 +90,8 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
             " Sentiment loss weighted by 1/sqrt(class frequency)."
             if config.get("class_weighting") == "sqrt"
             else ""
-        ),
+        )
+        + continued,
         "",
         "| epoch | train loss | sent. acc | sent. macro-F1 | topic acc | topic macro-F1 | s |",
         "|---|---|---|---|---|---|---|",

@@ -55,6 +55,10 @@ def train(
         str, typer.Option(help="Sentiment loss weights: none or sqrt (1/sqrt(frequency)).")
     ] = "none",
     limit: Annotated[int | None, typer.Option(help="At most this many examples per task.")] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Continue from this model folder (encoder + heads; --no-lora)."),
+    ] = None,
     name: str = "finsent-minilm",
     version: str = "1",
 ) -> None:
@@ -69,7 +73,7 @@ def train(
         max_length=max_length, seed=seed, dev_fraction=dev_fraction, patience=patience,
         lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, limit=limit,
         freeze_embeddings=freeze_embeddings, class_weighting=class_weighting, name=name,
-        version=version,
+        version=version, init_from=init_from,
     )  # fmt: skip
     command = "finsent " + shlex.join(sys.argv[1:])
     metrics = run_training(config, say=lambda line: typer.echo(line, err=True), command=command)

@@ -63,6 +63,7 @@ class TrainConfig:
     class_weighting: str = "none"  # "none" | "sqrt": sentiment loss weights, 1/sqrt(frequency)
     limit: int | None = None  # examples per task, for quick runs and tests
     threads: int | None = None
+    init_from: Path | None = None  # a model folder (encoder + heads) to continue from
 
 
 def load_examples(config: TrainConfig) -> tuple[list[Example], list[Example]]:
@@ -96,7 +97,9 @@ def _targets(examples: Sequence[Example]) -> tuple[list[int], list[int]]:
 
 
 def build_model(config: TrainConfig) -> tuple[SentimentTopicModel, Any]:
-    """Base encoder (+ LoRA adapters) and fresh heads."""
+    """Base encoder (+ LoRA adapters) and fresh heads, or a trained folder to continue from."""
+    if config.init_from is not None:
+        return _continued(config, config.init_from)
     encoder: Any
     encoder, tokenizer = load_base(config.base_model)
     if config.lora:
@@ -112,10 +115,34 @@ def build_model(config: TrainConfig) -> tuple[SentimentTopicModel, Any]:
             ),
         )
     elif config.freeze_embeddings:
-        for parameter in encoder.embeddings.parameters():
-            parameter.requires_grad = False
+        _freeze_embeddings(encoder)
     model = SentimentTopicModel(encoder, len(label_spaces.SENTIMENT), len(label_spaces.TOPICS))
     return model, tokenizer
+
+
+def _continued(config: TrainConfig, folder: Path) -> tuple[SentimentTopicModel, Any]:
+    """A trained model folder (encoder and heads) as the starting point of a full fine-tune."""
+    if config.lora:
+        raise ValueError("--init-from continues a full fine-tune: add --no-lora")
+    model, tokenizer, spec = load(folder)
+    if (spec.sentiment_labels, spec.topic_labels) != (
+        list(label_spaces.SENTIMENT),
+        list(label_spaces.TOPICS),
+    ):
+        raise ValueError(f"--init-from {folder}: its label spaces differ from this recipe's")
+    if spec.base_model != config.base_model:
+        raise ValueError(
+            f"--init-from {folder}: trained over {spec.base_model}; pass --base-model to match"
+        )
+    if config.freeze_embeddings:
+        _freeze_embeddings(model.encoder)
+    return model, tokenizer
+
+
+def _freeze_embeddings(encoder: Any) -> None:
+    """Full fine-tune of the layers only: the embeddings stay the base's (smaller deltas)."""
+    for parameter in encoder.embeddings.parameters():
+        parameter.requires_grad = False
 
 
 def sentiment_weights(config: TrainConfig, examples: Sequence[Example]) -> torch.Tensor | None:
@@ -288,15 +315,35 @@ def train(
             break
     model.load_state_dict(best_state)
     model.eval()
+    metrics: dict[str, Any] = {"best": best, "history": history, "model": spec.tag}
+    _write_folder(config, model, tokenizer, spec, dev_examples, metrics, say, command)
+    return metrics
+
+
+def _write_folder(
+    config: TrainConfig,
+    model: SentimentTopicModel,
+    tokenizer: Any,
+    spec: ModelSpec,
+    dev_examples: Sequence[Example],
+    metrics: dict[str, Any],
+    say: Callable[[str], None],
+    command: str | None,
+) -> None:
+    """The model folder: weights, int8 check, metrics, config, command chain and card."""
     save(model, spec, config.output, tokenizer)
     saved, _, saved_spec = load(config.output)  # as served: LoRA merged
     check = int8.check(saved, tokenizer, saved_spec, dev_examples)
     int8.record(config.output, check)
     say(f"int8 on CPU: {json.dumps(check)}")
-    metrics = {"best": best, "history": history, "model": spec.tag}
+    earlier = config.init_from / "metrics.json" if config.init_from is not None else None
+    if earlier is not None and earlier.is_file():
+        metrics["continued_from"] = json.loads(earlier.read_text())["history"]
     (config.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     (config.output / "train_config.json").write_text(json.dumps(settings, indent=2) + "\n")
-    (config.output / "COMMAND").write_text((command or " ".join(sys.argv)) + "\n")
+    lines = [command or " ".join(sys.argv)]
+    if config.init_from is not None and (config.init_from / "COMMAND").is_file():
+        lines.insert(0, (config.init_from / "COMMAND").read_text().strip())
+    (config.output / "COMMAND").write_text("\n".join(lines) + "\n")
     write_model_card(config.output)
-    return metrics

@@ -63,3 +63,33 @@ def test_dev_split_is_deterministic_and_disjoint(tmp_path: Path, tiny_model_dir:
 def test_extra_data_must_name_its_kind(tmp_path: Path, tiny_model_dir: Path) -> None:
     with pytest.raises(ValueError, match="fpb:PATH"):
         load_examples(config(tmp_path, tiny_model_dir / "encoder", extra_data=["x.txt"]))
+
+
+def test_init_from_continues_a_trained_folder(tmp_path: Path, tiny_model_dir: Path) -> None:
+    base = tiny_model_dir / "encoder"
+    first = tmp_path / "first"
+    train(config(first, base, lora=False, epochs=1), say=lambda _: None, command="finsent train a")
+    # Learning rates of zero: the continued model must be the first one, heads included.
+    again = tmp_path / "again"
+    train(
+        config(again, base, lora=False, epochs=1, init_from=first,
+               learning_rate=0.0, head_learning_rate=0.0),
+        say=lambda _: None, command="finsent train b",
+    )  # fmt: skip
+    texts = ["Stocks tumble after the warning", "Fed holds rates", "Apple beats estimates"]
+    before = Engine.from_folder(first, device="cpu").predict(texts)
+    after = Engine.from_folder(again, device="cpu").predict(texts)
+    for one, two in zip(before, after, strict=True):
+        assert one.topic == pytest.approx(two.topic, abs=1e-6)
+        assert one.sentiment == pytest.approx(two.sentiment, abs=1e-6)
+    assert (again / "COMMAND").read_text().splitlines() == ["finsent train a", "finsent train b"]
+    saved = json.loads((again / "train_config.json").read_text())
+    assert saved["init_from"] == str(first)
+    card = (again / "README.md").read_text()
+    assert "| 1.1 |" in card and "| 2.1 |" in card and "continued a model" in card
+
+
+def test_init_from_needs_a_full_fine_tune(tmp_path: Path, tiny_model_dir: Path) -> None:
+    cfg = config(tmp_path / "x", tiny_model_dir / "encoder", init_from=tmp_path)
+    with pytest.raises(ValueError, match="--no-lora"):
+        train(cfg, say=lambda _: None)

@@ -518,3 +518,21 @@ def test_operations_guide_names_only_real_settings() -> None:
     for command in re.findall(r"`finsent ((?:[a-z][a-z0-9-]* ?)+)", text):
         words = command.split()
         resolve_command(words, parse=False)  # words after the command are ignored
+
+
+def test_json_files_have_no_repeated_keys() -> None:
+    """A repeated key is legal JSON but one of the two values is silently dropped."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        assert not repeated, f"repeated keys {repeated}"
+        return dict(pairs)
+
+    files = sorted(DEPLOY.rglob("*.json"))
+    assert len(files) >= 2
+    for path in files:
+        json.loads(path.read_text(), object_pairs_hook=unique)
+    for line in (DEPLOY / "kibana" / "finsent.ndjson").read_text().splitlines():
+        if line.strip():
+            json.loads(line, object_pairs_hook=unique)
