@@ -12,6 +12,16 @@ LICENCES = {
 }
 
 
+def write_command(folder: Path, command: str, after: Path | None = None) -> None:
+    """Write the folder's COMMAND: the commands that made ``after`` first, then ``command``.
+
+    One per line, so the card's Reproduce section is the whole chain.
+    """
+    earlier = after / "COMMAND" if after is not None else None
+    lines = [earlier.read_text().strip()] if earlier is not None and earlier.is_file() else []
+    (folder / "COMMAND").write_text("\n".join([*lines, command]) + "\n")
+
+
 def _size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
 
@@ -32,8 +42,14 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
     rows = []
     keys = ("sentiment_accuracy", "sentiment_macro_f1", "topic_accuracy", "topic_macro_f1")
     stages = [("", metrics["history"])]
+    continued = ""
     if "continued_from" in metrics:
         stages = [("1", metrics["continued_from"]), ("2", metrics["history"])]
+        continued = (
+            " This run continued a model trained by the first command under Reproduce (epochs "
+            "1.x of the table, whose learning rates are in that command); epochs 2.x are this "
+            "run's, and the best of them is shipped."
+        )
     for stage, history in stages:
         for entry in history:
             figures = " | ".join(f"{entry.get(k, 0):.4f}" for k in keys)
@@ -42,13 +58,6 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
                 f"| {epoch} | {entry['train_loss']:.4f} | {figures} | "
                 f"{entry.get('seconds', 0):.0f} |"
             )
-    continued = (
-        " This run continued a model trained by the first command under Reproduce (epochs "
-        "1.x of the table, whose learning rates are in that command); epochs 2.x are this "
-        "run's, and the best of them is shipped."
-        if "continued_from" in metrics
-        else ""
-    )
     adapters = {
         "lora": f" (LoRA r={config['lora_r']}, alpha={config['lora_alpha']}, on "
         "query/key/value/dense of every layer; merged into the encoder at load)",

@@ -185,7 +185,7 @@ def pack_model(
     """Ship a full fine-tune as 4-bit weight deltas over its base (a few MB), with its card."""
     import shutil
 
-    from classifier.card import write_model_card
+    from classifier.card import write_command, write_model_card
     from classifier.model import DELTAS, HEADS, ModelLoadError, load, save
 
     try:
@@ -200,9 +200,7 @@ def pack_model(
     for name in ("metrics.json", "train_config.json"):
         if (source / name).is_file():
             shutil.copy(source / name, output / name)
-    trained = (source / "COMMAND").read_text().strip() if (source / "COMMAND").is_file() else ""
-    packed = "finsent " + shlex.join(sys.argv[1:])
-    (output / "COMMAND").write_text("\n".join(c for c in (trained, packed) if c) + "\n")
+    write_command(output, "finsent " + shlex.join(sys.argv[1:]), after=source)
     if (output / "train_config.json").is_file() and (output / "metrics.json").is_file():
         check_int8(output)
         write_model_card(output)

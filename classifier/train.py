@@ -25,7 +25,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from classifier import int8
 from classifier import labels as label_spaces
-from classifier.card import write_model_card
+from classifier.card import write_command, write_model_card
 from classifier.data import Example, deduplicate, read_csv, read_phrasebank, split
 from classifier.engine import Engine
 from classifier.metrics import report
@@ -316,6 +316,9 @@ def train(
     model.load_state_dict(best_state)
     model.eval()
     metrics: dict[str, Any] = {"best": best, "history": history, "model": spec.tag}
+    earlier = config.init_from / "metrics.json" if config.init_from is not None else None
+    if earlier is not None and earlier.is_file():
+        metrics["continued_from"] = json.loads(earlier.read_text())["history"]
     _write_folder(config, model, tokenizer, spec, dev_examples, metrics, say, command)
     return metrics
 
@@ -336,14 +339,8 @@ def _write_folder(
     check = int8.check(saved, tokenizer, saved_spec, dev_examples)
     int8.record(config.output, check)
     say(f"int8 on CPU: {json.dumps(check)}")
-    earlier = config.init_from / "metrics.json" if config.init_from is not None else None
-    if earlier is not None and earlier.is_file():
-        metrics["continued_from"] = json.loads(earlier.read_text())["history"]
     (config.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     (config.output / "train_config.json").write_text(json.dumps(settings, indent=2) + "\n")
-    lines = [command or " ".join(sys.argv)]
-    if config.init_from is not None and (config.init_from / "COMMAND").is_file():
-        lines.insert(0, (config.init_from / "COMMAND").read_text().strip())
-    (config.output / "COMMAND").write_text("\n".join(lines) + "\n")
+    write_command(config.output, command or " ".join(sys.argv), after=config.init_from)
     write_model_card(config.output)
