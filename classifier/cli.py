@@ -40,6 +40,9 @@ def train(
     learning_rate: float = 5e-4,
     head_learning_rate: float = 2e-3,
     max_length: int = 64,
+    group_by_length: Annotated[
+        bool, typer.Option(help="Batch texts of similar length together (less padding).")
+    ] = True,
     seed: int = 13,
     dev_fraction: float = 0.1,
     patience: int = 2,
@@ -70,7 +73,8 @@ def train(
         sentiment_csv=sentiment_csv, topic_csv=topic_csv, output=output, base_model=base_model,
         extra_data=extra_data or [], epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, head_learning_rate=head_learning_rate,
-        max_length=max_length, seed=seed, dev_fraction=dev_fraction, patience=patience,
+        max_length=max_length, group_by_length=group_by_length, seed=seed,
+        dev_fraction=dev_fraction, patience=patience,
         lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, limit=limit,
         freeze_embeddings=freeze_embeddings, class_weighting=class_weighting, name=name,
         version=version, init_from=init_from,

@@ -4,9 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from transformers import AutoTokenizer
 
 from classifier.engine import Engine
-from classifier.train import TrainConfig, load_examples, train
+from classifier.train import TrainConfig, _loader, load_examples, train
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -49,6 +50,35 @@ def test_lora_run_writes_a_loadable_small_folder(tmp_path: Path, tiny_model_dir:
     check = engine.spec.extra["int8"]  # measured on the dev split, as served (LoRA merged)
     assert check["sentiment"]["n"] > 0 and check["topic"]["n"] > 0
     assert len(engine.predict(["Stocks tumble"])) == 1
+
+
+def test_length_grouped_batches_pad_less_and_keep_every_row(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    cfg = config(tmp_path, tiny_model_dir / "encoder", limit=1000)
+    examples, _ = load_examples(cfg)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir / "encoder", local_files_only=True)
+
+    def one_epoch(group: bool) -> tuple[int, int, list[tuple[int, ...]]]:
+        loader = _loader(
+            TrainConfig(**{**cfg.__dict__, "group_by_length": group}), tokenizer, examples
+        )
+        padded = real = 0
+        rows: list[tuple[int, ...]] = []
+        for batch in loader:
+            padded += batch["mask"].numel()
+            real += int(batch["mask"].sum())
+            for ids, mask in zip(batch["ids"], batch["mask"], strict=True):
+                rows.append(tuple(ids[mask.bool()].tolist()))
+        return padded, real, rows
+
+    grouped_padded, real, grouped_rows = one_epoch(True)
+    plain_padded, plain_real, plain_rows = one_epoch(False)
+    assert real == plain_real
+    assert sorted(grouped_rows) == sorted(plain_rows)  # the same data, each row once
+    assert len(grouped_rows) == len(examples)
+    assert grouped_padded < 0.8 * plain_padded  # tweets pad far less in length-sorted windows
+    assert grouped_padded / real < 1.1
 
 
 def test_dev_split_is_deterministic_and_disjoint(tmp_path: Path, tiny_model_dir: Path) -> None:
