@@ -88,7 +88,8 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
         *([f"- Extra (opt-in): {e}" for e in extra]),
         f"- Dev split: {config['dev_fraction']:.0%} of each task by hash of the URL-stripped, "
         "lower-cased text (re-posted headlines never straddle the split), exact duplicates "
-        f"and conflicting labels removed, seed {config['seed']}",
+        "and conflicting labels removed, seed "
+        f"{config.get('split_seed') if config.get('split_seed') is not None else config['seed']}",
         "",
         "## Training",
         f"Multi-task, mixed batches of {config['batch_size']}, AdamW (encoder lr "

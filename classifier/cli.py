@@ -42,8 +42,12 @@ def train(
     max_length: int = 64,
     group_by_length: Annotated[
         bool, typer.Option(help="Batch texts of similar length together (less padding).")
-    ] = True,
+    ] = False,
     seed: int = 13,
+    split_seed: Annotated[
+        int | None,
+        typer.Option(help="Seed of the dev split (default: --seed); compare seeds on one split."),
+    ] = None,
     dev_fraction: float = 0.1,
     patience: int = 2,
     lora: Annotated[
@@ -73,7 +77,7 @@ def train(
         sentiment_csv=sentiment_csv, topic_csv=topic_csv, output=output, base_model=base_model,
         extra_data=extra_data or [], epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, head_learning_rate=head_learning_rate,
-        max_length=max_length, group_by_length=group_by_length, seed=seed,
+        max_length=max_length, group_by_length=group_by_length, seed=seed, split_seed=split_seed,
         dev_fraction=dev_fraction, patience=patience,
         lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, limit=limit,
         freeze_embeddings=freeze_embeddings, class_weighting=class_weighting, name=name,

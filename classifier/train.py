@@ -53,8 +53,11 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     max_length: int = 64
-    group_by_length: bool = True  # batches of similar lengths: far less padding, same data
+    # Batches of similar lengths: 2.2x faster epochs on the tweets, but in one 8-epoch run the
+    # dev scores lagged plain shuffling (sentiment 0.827 vs 0.858 after 5 epochs), so opt-in.
+    group_by_length: bool = False
     seed: int = 13
+    split_seed: int | None = None  # the dev split's seed (default: seed); fixed across seeds
     dev_fraction: float = 0.1
     patience: int = 2
     lora: bool = True
@@ -81,10 +84,10 @@ def load_examples(config: TrainConfig) -> tuple[list[Example], list[Example]]:
     dev: list[Example] = []
     for examples in (sentiment, topic):
         unique = deduplicate(examples)
-        rng = random.Random(config.seed)
+        split_seed = config.seed if config.split_seed is None else config.split_seed
         if config.limit is not None and len(unique) > config.limit:
-            unique = rng.sample(unique, config.limit)
-        task_train, task_dev = split(unique, config.dev_fraction, config.seed)
+            unique = random.Random(split_seed).sample(unique, config.limit)
+        task_train, task_dev = split(unique, config.dev_fraction, split_seed)
         train += task_train
         dev += task_dev
     return train, dev

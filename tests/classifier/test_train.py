@@ -88,6 +88,10 @@ def test_dev_split_is_deterministic_and_disjoint(tmp_path: Path, tiny_model_dir:
     assert (train_a, dev_a) == (train_b, dev_b)
     assert {e.text for e in train_a}.isdisjoint({e.text for e in dev_a})
     assert {e.task for e in dev_a} == {"sentiment", "topic"}
+    other_seed = config(tmp_path, tiny_model_dir / "encoder", limit=2000, seed=14)
+    assert load_examples(other_seed)[1] != dev_a  # the seed moves the split by default
+    pinned = config(tmp_path, tiny_model_dir / "encoder", limit=2000, seed=14, split_seed=13)
+    assert load_examples(pinned) == (train_a, dev_a)  # ... unless --split-seed pins it
 
 
 def test_extra_data_must_name_its_kind(tmp_path: Path, tiny_model_dir: Path) -> None:
