@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,14 @@ LICENCES = {
 }
 
 
-def write_command(folder: Path, command: str, after: Path | None = None) -> None:
+def write_command(folder: Path, command: str, after: Path | Sequence[Path] = ()) -> None:
     """Write the folder's COMMAND: the commands that made ``after`` first, then ``command``.
 
     One per line, so the card's Reproduce section is the whole chain.
     """
-    earlier = after / "COMMAND" if after is not None else None
-    lines = [earlier.read_text().strip()] if earlier is not None and earlier.is_file() else []
+    sources = [after] if isinstance(after, Path) else list(after)
+    earlier = [source / "COMMAND" for source in sources]
+    lines = [path.read_text().strip() for path in earlier if path.is_file()]
     (folder / "COMMAND").write_text("\n".join([*lines, command]) + "\n")
 
 
@@ -50,6 +52,19 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
             "1.x of the table, whose learning rates are in that command); epochs 2.x are this "
             "run's, and the best of them is shipped."
         )
+    if "soup" in metrics:
+        stages = [(str(i), entry["history"]) for i, entry in enumerate(metrics["soup"], 1)]
+        differ = "; ".join(
+            f"{i}: " + ", ".join(f"{k} {v}" for k, v in entry["differs"].items())
+            for i, entry in enumerate(metrics["soup"], 1)
+            if entry["differs"]
+        )
+        continued = (
+            f" This model is the uniform weight average (a model soup, `finsent model soup`) "
+            f"of the {len(stages)} fine-tunes made by the commands under Reproduce; the table "
+            "shows their epochs (1.x, 2.x, ...) and the soup's dev figures. The settings above "
+            f"are the first fine-tune's{'; the others differ in ' + differ if differ else ''}."
+        )
     for stage, history in stages:
         for entry in history:
             figures = " | ".join(f"{entry.get(k, 0):.4f}" for k in keys)
@@ -58,6 +73,13 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
                 f"| {epoch} | {entry['train_loss']:.4f} | {figures} | "
                 f"{entry.get('seconds', 0):.0f} |"
             )
+    if "soup" in metrics:
+        figures = " | ".join(
+            f"{best['dev'][task][key]:.4f}"
+            for task in ("sentiment", "topic")
+            for key in ("accuracy", "macro_f1")
+        )
+        rows.append(f"| soup | | {figures} | |")
     adapters = {
         "lora": f" (LoRA r={config['lora_r']}, alpha={config['lora_alpha']}, on "
         "query/key/value/dense of every layer; merged into the encoder at load)",

@@ -216,3 +216,58 @@ def pack_model(
         typer.echo("no training metrics beside the model: no model card written", err=True)
     size = sum(p.stat().st_size for p in (output / DELTAS, output / HEADS))
     typer.echo(f"wrote {output}: deltas + heads {size / 1e6:.2f} MB")
+
+
+def soup_models(
+    sources: Annotated[
+        list[Path], typer.Argument(help="Full fine-tune folders of one base and one dev split.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")],
+    sentiment_csv: Annotated[Path, typer.Option(help="The training sentiment CSV.")] = SENT_CSV,
+    topic_csv: Annotated[Path, typer.Option(help="The training topic CSV.")] = TOPIC_CSV,
+) -> None:
+    """Average full fine-tunes into one model (a model soup) and score it on their dev split."""
+    import shutil
+
+    from classifier.card import write_command
+    from classifier.engine import Engine
+    from classifier.model import ModelLoadError, save
+    from classifier.soup import soup
+    from classifier.train import TrainConfig, evaluate, load_examples
+
+    try:
+        model, tokenizer, spec = soup(sources)
+        settings = [json.loads((s / "train_config.json").read_text()) for s in sources]
+        histories = [json.loads((s / "metrics.json").read_text())["history"] for s in sources]
+    except (ModelLoadError, OSError, ValueError, KeyError) as exc:
+        fail(str(exc), code=2)
+    paths = {"sentiment_csv": sentiment_csv, "topic_csv": topic_csv, "output": output}
+    _, dev = load_examples(TrainConfig(**settings[0] | paths))
+    result = evaluate(Engine(model, tokenizer, spec, device="cpu"), dev)
+    score = sum(r["macro_f1"] for r in result.values()) / max(len(result), 1)
+    save(model, spec, output, tokenizer)
+    shutil.copy(sources[0] / "train_config.json", output / "train_config.json")
+    ignored = {"output", "init_from"}
+    ingredients = [
+        {
+            "folder": str(source),
+            "history": history,
+            "differs": {
+                k: v for k, v in config.items() if k not in ignored and settings[0].get(k) != v
+            },
+        }
+        for source, config, history in zip(sources, settings, histories, strict=True)
+    ]
+    metrics = {
+        "best": {"epoch": "soup", "dev_score": score, "dev": result},
+        "history": [],
+        "soup": ingredients,
+        "model": spec.tag,
+    }
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_command(output, "finsent " + shlex.join(sys.argv[1:]), after=sources)
+    summary = {
+        task: {"accuracy": round(r["accuracy"], 4), "macro_f1": round(r["macro_f1"], 4)}
+        for task, r in result.items()
+    }
+    typer.echo(json.dumps({"output": str(output), "dev_score": round(score, 4), "dev": summary}))

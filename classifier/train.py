@@ -362,5 +362,5 @@ def _write_folder(
     (config.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     (config.output / "train_config.json").write_text(json.dumps(settings, indent=2) + "\n")
-    write_command(config.output, command or " ".join(sys.argv), after=config.init_from)
+    write_command(config.output, command or " ".join(sys.argv), after=config.init_from or ())
     write_model_card(config.output)

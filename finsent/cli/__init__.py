@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from alerting.cli import alerts_app, backtest, kibana_app, report
-from classifier.cli import bench, check_int8, classify, evaluate, pack_model, train
+from classifier.cli import bench, check_int8, classify, evaluate, pack_model, soup_models, train
 from finsent.cli.config_cmd import app as config_app
 from finsent.cli.run_cmd import alert, deliver, run
 from finsent.cli.setup_cmd import es_app, kafka_app
@@ -41,6 +41,7 @@ app.add_typer(bench_app, name="bench")
 model_app = typer.Typer(help="Model folders.")
 model_app.command("pack")(pack_model)
 model_app.command("check-int8")(check_int8)
+model_app.command("soup")(soup_models)
 app.add_typer(model_app, name="model")
 
 
