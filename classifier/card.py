@@ -123,6 +123,11 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
             if config.get("class_weighting") == "sqrt"
             else ""
         )
+        + (
+            f" Sentiment loss x{config['sentiment_loss_weight']} beside the topic loss."
+            if config.get("sentiment_loss_weight", 1.0) != 1.0
+            else ""
+        )
         + continued,
         "",
         "| epoch | train loss | sent. acc | sent. macro-F1 | topic acc | topic macro-F1 | s |",

@@ -61,6 +61,9 @@ def train(
     class_weighting: Annotated[
         str, typer.Option(help="Sentiment loss weights: none or sqrt (1/sqrt(frequency)).")
     ] = "none",
+    sentiment_loss_weight: Annotated[
+        float, typer.Option(help="Weight of the sentiment loss beside the topic loss's 1.")
+    ] = 1.0,
     limit: Annotated[int | None, typer.Option(help="At most this many examples per task.")] = None,
     init_from: Annotated[
         Path | None,
@@ -81,6 +84,7 @@ def train(
         dev_fraction=dev_fraction, patience=patience,
         lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, limit=limit,
         freeze_embeddings=freeze_embeddings, class_weighting=class_weighting, name=name,
+        sentiment_loss_weight=sentiment_loss_weight,
         version=version, init_from=init_from,
     )  # fmt: skip
     command = "finsent " + shlex.join(sys.argv[1:])

@@ -67,6 +67,7 @@ class TrainConfig:
     lora_dropout: float = 0.0
     freeze_embeddings: bool = False  # full fine-tune of the layers only (smaller deltas)
     class_weighting: str = "none"  # "none" | "sqrt": sentiment loss weights, 1/sqrt(frequency)
+    sentiment_loss_weight: float = 1.0  # the sentiment term's weight beside the topic term's 1
     limit: int | None = None  # examples per task, for quick runs and tests
     threads: int | None = None
     init_from: Path | None = None  # a model folder (encoder + heads) to continue from
@@ -258,6 +259,7 @@ def _epoch(
     device: torch.device,
     label: str,
     weights: torch.Tensor | None = None,
+    sentiment_loss_weight: float = 1.0,
 ) -> float:
     """One pass over the training data; returns the mean loss."""
     model.train()
@@ -275,7 +277,8 @@ def _epoch(
         for logits, key in ((sentiment_logits, "sentiment"), (topic_logits, "topic")):
             target = batch[key].to(device)
             if bool((target != IGNORE).any()):
-                loss = loss + loss_fns[key](logits, target)
+                scale = sentiment_loss_weight if key == "sentiment" else 1.0
+                loss = loss + scale * loss_fns[key](logits, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -316,7 +319,9 @@ def train(
     for epoch in range(1, config.epochs + 1):
         started = time.monotonic()
         label = f"epoch {epoch}/{config.epochs}"
-        loss = _epoch(model, loader, optimizer, schedule, device, label, weights)
+        loss = _epoch(
+            model, loader, optimizer, schedule, device, label, weights, config.sentiment_loss_weight
+        )
         model.eval()
         dev = evaluate(Engine(model, tokenizer, spec, device=str(device)), dev_examples)
         score = sum(r["macro_f1"] for r in dev.values()) / max(len(dev), 1)

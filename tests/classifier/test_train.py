@@ -4,10 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import AutoTokenizer
 
 from classifier.engine import Engine
-from classifier.train import TrainConfig, _loader, load_examples, train
+from classifier.model import load
+from classifier.train import TrainConfig, _epoch, _loader, load_examples, train
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -127,3 +129,20 @@ def test_init_from_needs_a_full_fine_tune(tmp_path: Path, tiny_model_dir: Path) 
     cfg = config(tmp_path / "x", tiny_model_dir / "encoder", init_from=tmp_path)
     with pytest.raises(ValueError, match="--no-lora"):
         train(cfg, say=lambda _: None)
+
+
+@pytest.mark.parametrize("sentiment_weight", [0.0, 1.0])
+def test_sentiment_loss_weight_scales_the_sentiment_term(
+    tmp_path: Path, tiny_model_dir: Path, sentiment_weight: float
+) -> None:
+    cfg = config(tmp_path, tiny_model_dir / "encoder", limit=64)
+    examples, _ = load_examples(cfg)
+    model, tokenizer, _ = load(tiny_model_dir)
+    before = {k: v.clone() for k, v in model.head_state().items()}
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)  # no weight decay: no gradient, no change
+    constant = torch.optim.lr_scheduler.LambdaLR(sgd, lambda _: 1.0)
+    loader = _loader(cfg, tokenizer, examples)
+    _epoch(model, loader, sgd, constant, torch.device("cpu"), "t", None, sentiment_weight)
+    moved = {k for k, v in model.head_state().items() if not torch.equal(v, before[k])}
+    assert any(k.startswith("topic_head.") for k in moved)
+    assert any(k.startswith("sentiment_head.") for k in moved) == (sentiment_weight > 0)
