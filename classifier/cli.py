@@ -236,12 +236,12 @@ def soup_models(
     from classifier.card import write_command
     from classifier.engine import Engine
     from classifier.model import ModelLoadError, save
-    from classifier.soup import soup
+    from classifier.soup import read_settings, soup
     from classifier.train import TrainConfig, evaluate, load_examples
 
     try:
+        settings = read_settings(sources)
         model, tokenizer, spec = soup(sources)
-        settings = [json.loads((s / "train_config.json").read_text()) for s in sources]
         histories = [json.loads((s / "metrics.json").read_text())["history"] for s in sources]
     except (ModelLoadError, OSError, ValueError, KeyError) as exc:
         fail(str(exc), code=2)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 URL = re.compile(r"https?://\S+")
 SPACE = re.compile(r"\s+")
@@ -78,6 +79,12 @@ def deduplicate(examples: Iterable[Example]) -> list[Example]:
             conflicting.add(key)
         first.setdefault(key, example)
     return [ex for key, ex in first.items() if key not in conflicting]
+
+
+def split_seed(settings: Mapping[str, Any]) -> int:
+    """The dev split's seed of a training config: ``split_seed``, else the training ``seed``."""
+    pinned = settings.get("split_seed")
+    return int(settings["seed"] if pinned is None else pinned)
 
 
 def split(

@@ -11,35 +11,40 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from classifier.data import split_seed
 from classifier.model import ModelLoadError, SentimentTopicModel, load
 
 # Settings that decide the dev split: ingredients must share them, or the soup's dev figures
 # would be measured on texts that some ingredient trained on.
-SPLIT_KEYS = ("sentiment_csv", "topic_csv", "extra_data", "dev_fraction", "limit")
+SPLIT_KEYS = ("extra_data", "dev_fraction", "limit")
 
 
 def split_of(settings: dict[str, Any]) -> dict[str, Any]:
     """The settings of a train_config.json that decide its dev split."""
-    seed = settings.get("split_seed")
     chosen = {key: settings.get(key) for key in SPLIT_KEYS}
-    chosen["sentiment_csv"] = Path(str(chosen["sentiment_csv"])).name
-    chosen["topic_csv"] = Path(str(chosen["topic_csv"])).name
-    return chosen | {"split_seed": settings.get("seed") if seed is None else seed}
+    files = {key: Path(str(settings.get(key))).name for key in ("sentiment_csv", "topic_csv")}
+    return chosen | files | {"split_seed": split_seed(settings)}
 
 
-def soup(folders: Sequence[Path]) -> tuple[SentimentTopicModel, Any, Any]:
-    """Load each full fine-tune and return the first with every float weight averaged."""
+def read_settings(folders: Sequence[Path]) -> list[dict[str, Any]]:
+    """Each folder's train_config.json, once all of them share one dev split."""
     if len(folders) < 2:
         raise ModelLoadError("a soup needs at least two model folders")
-    model, tokenizer, spec = load(folders[0])
-    splits = []
+    settings = []
     for folder in folders:
         path = folder / "train_config.json"
         if not path.is_file():
             raise ModelLoadError(f"{folder}: no train_config.json (its dev split is unknown)")
-        splits.append(split_of(json.loads(path.read_text())))
+        settings.append(json.loads(path.read_text()))
+    splits = [split_of(s) for s in settings]
     if any(s != splits[0] for s in splits[1:]):
         raise ModelLoadError(f"the folders were trained on different dev splits: {splits}")
+    return settings
+
+
+def soup(folders: Sequence[Path]) -> tuple[SentimentTopicModel, Any, Any]:
+    """Load each full fine-tune and return the first with every float weight averaged."""
+    model, tokenizer, spec = load(folders[0])
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     for folder in folders[1:]:
         other, _, other_spec = load(folder)

@@ -27,7 +27,14 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from classifier import int8
 from classifier import labels as label_spaces
 from classifier.card import write_command, write_model_card
-from classifier.data import Example, deduplicate, read_csv, read_phrasebank, split
+from classifier.data import (
+    Example,
+    deduplicate,
+    read_csv,
+    read_phrasebank,
+    split,
+    split_seed,
+)
 from classifier.engine import Engine
 from classifier.metrics import report
 from classifier.model import PYPI_BASE, ModelSpec, SentimentTopicModel, load, load_base, save
@@ -84,12 +91,12 @@ def load_examples(config: TrainConfig) -> tuple[list[Example], list[Example]]:
         sentiment += read_phrasebank(Path(path))
     train: list[Example] = []
     dev: list[Example] = []
+    seed = split_seed(vars(config))
     for examples in (sentiment, topic):
         unique = deduplicate(examples)
-        split_seed = config.seed if config.split_seed is None else config.split_seed
         if config.limit is not None and len(unique) > config.limit:
-            unique = random.Random(split_seed).sample(unique, config.limit)
-        task_train, task_dev = split(unique, config.dev_fraction, split_seed)
+            unique = random.Random(seed).sample(unique, config.limit)
+        task_train, task_dev = split(unique, config.dev_fraction, seed)
         train += task_train
         dev += task_dev
     return train, dev
@@ -213,22 +220,17 @@ def _loader(config: TrainConfig, tokenizer: Any, examples: Sequence[Example]) ->
         }
 
     generator = torch.Generator().manual_seed(config.seed)
-    if config.group_by_length:
-        grouped = LengthGroupedSampler(
-            config.batch_size, lengths=[len(ids) for ids in encoded], generator=generator
-        )
-        return DataLoader(
-            rows,  # type: ignore[arg-type]  # a list is a valid map-style dataset
-            batch_size=config.batch_size,
-            sampler=grouped,
-            collate_fn=collate,
-        )
+    lengths = [len(ids) for ids in encoded]
+    order: dict[str, Any] = (
+        {"sampler": LengthGroupedSampler(config.batch_size, lengths=lengths, generator=generator)}
+        if config.group_by_length
+        else {"shuffle": True, "generator": generator}
+    )
     return DataLoader(
-        rows,  # type: ignore[arg-type]
+        rows,  # type: ignore[arg-type]  # a list is a valid map-style dataset
         batch_size=config.batch_size,
-        shuffle=True,
         collate_fn=collate,
-        generator=generator,
+        **order,
     )
 
 
