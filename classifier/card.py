@@ -75,6 +75,9 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
                 f"| {epoch} | {entry['train_loss']:.4f} | {figures} | "
                 f"{entry.get('seconds', 0):.0f} |"
             )
+            if "ema_dev_score" in entry:
+                averaged = " | ".join(f"{entry.get('ema_' + k, 0):.4f}" for k in keys)
+                rows.append(f"| {epoch} EMA | | {averaged} | |")
     if "soup" in metrics:
         figures = " | ".join(
             f"{best['dev'][task][key]:.4f}"
@@ -127,6 +130,13 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
         + (
             f" Sentiment loss x{config['sentiment_loss_weight']} beside the topic loss."
             if config.get("sentiment_loss_weight", 1.0) != 1.0
+            else ""
+        )
+        + (
+            f" An exponential moving average of the weights (decay {config['ema_decay']}, "
+            "updated every step) is scored beside them after each epoch (EMA rows); the better "
+            f"is kept: here the {'EMA' if best.get('weights') == 'ema' else 'raw'} weights."
+            if config.get("ema_decay")
             else ""
         )
         + stage_note,

@@ -64,6 +64,10 @@ def train(
     sentiment_loss_weight: Annotated[
         float, typer.Option(help="Weight of the sentiment loss beside the topic loss's 1.")
     ] = 1.0,
+    ema_decay: Annotated[
+        float | None,
+        typer.Option(help="Also evaluate an EMA of the weights (e.g. 0.999); keep the better."),
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many examples per task.")] = None,
     init_from: Annotated[
         Path | None,
@@ -84,7 +88,7 @@ def train(
         dev_fraction=dev_fraction, patience=patience,
         lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, limit=limit,
         freeze_embeddings=freeze_embeddings, class_weighting=class_weighting, name=name,
-        sentiment_loss_weight=sentiment_loss_weight,
+        sentiment_loss_weight=sentiment_loss_weight, ema_decay=ema_decay,
         version=version, init_from=init_from,
     )  # fmt: skip
     command = "finsent " + shlex.join(sys.argv[1:])

@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
@@ -35,6 +36,7 @@ from classifier.data import (
     split,
     split_seed,
 )
+from classifier.ema import ema_of
 from classifier.engine import Engine
 from classifier.metrics import report
 from classifier.model import PYPI_BASE, ModelSpec, SentimentTopicModel, load, load_base, save
@@ -75,6 +77,7 @@ class TrainConfig:
     freeze_embeddings: bool = False  # full fine-tune of the layers only (smaller deltas)
     class_weighting: str = "none"  # "none" | "sqrt": sentiment loss weights, 1/sqrt(frequency)
     sentiment_loss_weight: float = 1.0  # the sentiment term's weight beside the topic term's 1
+    ema_decay: float | None = None  # also evaluate (and keep, if better) an EMA of the weights
     limit: int | None = None  # examples per task, for quick runs and tests
     threads: int | None = None
     init_from: Path | None = None  # a model folder (encoder + heads) to continue from
@@ -262,8 +265,9 @@ def _epoch(
     label: str,
     weights: torch.Tensor | None = None,
     sentiment_loss_weight: float = 1.0,
+    ema: AveragedModel | None = None,
 ) -> float:
-    """One pass over the training data; returns the mean loss."""
+    """One pass over the training data (the EMA, if any, updated per step); the mean loss."""
     model.train()
     loss_fns = {
         "sentiment": nn.CrossEntropyLoss(
@@ -286,6 +290,8 @@ def _epoch(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
+        if ema is not None:
+            ema.update_parameters(model)
         running += loss.item()
         progress.set_postfix(loss=f"{running / step:.4f}")
     return running / max(len(loader), 1)
@@ -318,26 +324,34 @@ def train(
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"dev_score": -1.0}
     best_state: dict[str, torch.Tensor] = {}
+    ema = ema_of(model, config.ema_decay) if config.ema_decay else None
     for epoch in range(1, config.epochs + 1):
         started = time.monotonic()
         label = f"epoch {epoch}/{config.epochs}"
         loss = _epoch(
-            model, loader, optimizer, schedule, device, label, weights, config.sentiment_loss_weight
-        )
-        model.eval()
-        dev = evaluate(Engine(model, tokenizer, spec, device=str(device)), dev_examples)
-        score = sum(r["macro_f1"] for r in dev.values()) / max(len(dev), 1)
-        entry = {"epoch": epoch, "train_loss": loss, "dev_score": score}
+            model, loader, optimizer, schedule, device, label, weights,
+            config.sentiment_loss_weight, ema,
+        )  # fmt: skip
+        entry: dict[str, Any] = {"epoch": epoch, "train_loss": loss}
+        candidates = {"raw": model}
+        if ema is not None:
+            candidates["ema"] = cast(SentimentTopicModel, ema.module)
+        for kind, weights_of in candidates.items():
+            weights_of.eval()
+            dev = evaluate(Engine(weights_of, tokenizer, spec, device=str(device)), dev_examples)
+            score = sum(r["macro_f1"] for r in dev.values()) / max(len(dev), 1)
+            prefix = "" if kind == "raw" else "ema_"
+            entry[f"{prefix}dev_score"] = score
+            for task, result in dev.items():
+                entry[f"{prefix}{task}_accuracy"] = result["accuracy"]
+                entry[f"{prefix}{task}_macro_f1"] = result["macro_f1"]
+            if score > best["dev_score"]:
+                best = {"epoch": epoch, "dev_score": score, "dev": dev, "weights": kind}
+                best_state = {k: v.detach().clone() for k, v in weights_of.state_dict().items()}
         entry["seconds"] = round(time.monotonic() - started, 1)
-        for task, result in dev.items():
-            entry[f"{task}_accuracy"] = result["accuracy"]
-            entry[f"{task}_macro_f1"] = result["macro_f1"]
         history.append(entry)
         say(json.dumps(entry))
-        if score > best["dev_score"]:
-            best = {"epoch": epoch, "dev_score": score, "dev": dev}
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        elif epoch - best["epoch"] >= config.patience:
+        if epoch - best["epoch"] >= config.patience:
             say(f"early stop: no dev improvement for {config.patience} epochs")
             break
     model.load_state_dict(best_state)
