@@ -41,9 +41,9 @@ def test_folder_is_small_and_offline_loadable(engine: Engine) -> None:
     size = sum(p.stat().st_size for p in Path(SHIPPED).rglob("*") if p.is_file())
     assert size <= 10_000_000, f"{size} bytes"
     assert engine.spec.adapter == "delta"
-    assert engine.spec.tag == "finsent-minilm@2"
-    check = engine.spec.extra["int8"]  # measured: int8 keeps accuracy but changes 5% of labels
-    assert check["sentiment"]["accuracy_drop"] <= 0.005 and not check["within_tolerance"]
+    assert engine.spec.tag == "finsent-minilm@3"
+    check = engine.spec.extra["int8"]  # measured: int8 -0.9 sentiment points, 4% labels moved
+    assert check["sentiment"]["accuracy_drop"] > 0.005 and not check["within_tolerance"]
     assert not Engine.from_folder(SHIPPED, device="cpu", quantize_int8="auto").int8
 
 
