@@ -80,19 +80,23 @@ def train(
     from classifier.train import TrainConfig
     from classifier.train import train as run_training
 
-    config = TrainConfig(
-        sentiment_csv=sentiment_csv, topic_csv=topic_csv, output=output, base_model=base_model,
-        extra_data=extra_data or [], epochs=epochs, batch_size=batch_size,
-        learning_rate=learning_rate, head_learning_rate=head_learning_rate,
-        max_length=max_length, group_by_length=group_by_length, seed=seed, split_seed=split_seed,
-        dev_fraction=dev_fraction, patience=patience,
-        lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, limit=limit,
-        freeze_embeddings=freeze_embeddings, class_weighting=class_weighting, name=name,
-        sentiment_loss_weight=sentiment_loss_weight, ema_decay=ema_decay,
-        version=version, init_from=init_from,
-    )  # fmt: skip
-    command = "finsent " + shlex.join(sys.argv[1:])
-    metrics = run_training(config, say=lambda line: typer.echo(line, err=True), command=command)
+    try:
+        config = TrainConfig(
+            sentiment_csv=sentiment_csv, topic_csv=topic_csv, output=output, base_model=base_model,
+            extra_data=extra_data or [], epochs=epochs, batch_size=batch_size,
+            learning_rate=learning_rate, head_learning_rate=head_learning_rate,
+            max_length=max_length, group_by_length=group_by_length,
+            seed=seed, split_seed=split_seed,
+            dev_fraction=dev_fraction, patience=patience,
+            lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, limit=limit,
+            freeze_embeddings=freeze_embeddings, class_weighting=class_weighting, name=name,
+            sentiment_loss_weight=sentiment_loss_weight, ema_decay=ema_decay,
+            version=version, init_from=init_from,
+        )  # fmt: skip
+        command = "finsent " + shlex.join(sys.argv[1:])
+        metrics = run_training(config, say=lambda line: typer.echo(line, err=True), command=command)
+    except ValueError as exc:  # bad options (class weighting, extra data, EMA decay, init-from)
+        fail(str(exc), code=2)
     typer.echo(json.dumps(metrics["best"] | {"dev": None}))
 
 

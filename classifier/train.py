@@ -82,6 +82,10 @@ class TrainConfig:
     threads: int | None = None
     init_from: Path | None = None  # a model folder (encoder + heads) to continue from
 
+    def __post_init__(self) -> None:
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"--ema-decay {self.ema_decay}: expected 0 < decay < 1")
+
 
 def load_examples(config: TrainConfig) -> tuple[list[Example], list[Example]]:
     """Train and dev examples of both tasks, de-duplicated, split deterministically."""

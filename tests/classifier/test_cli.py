@@ -55,3 +55,10 @@ def test_eval_errors_are_clear(tmp_path: Path, tiny_model_dir: Path) -> None:
         app, ["eval", "--task", "sentiment", "--data", str(bad), "--model", str(tmp_path / "none")]
     )
     assert result.exit_code == 2 and "not a finsent model folder" in result.output
+
+
+def test_train_refuses_a_bad_ema_decay_before_loading_anything(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "-o", str(tmp_path / "m"), "--ema-decay", "1.5"])
+    assert result.exit_code == 2
+    assert "--ema-decay 1.5" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "m").exists()
