@@ -26,8 +26,10 @@ def test_ema_follows_the_warmed_up_recurrence() -> None:
         else:
             decay = min(0.9, (1 + step) / (10 + step))  # step = updates averaged so far
             expected = decay * expected + (1 - decay) * model.weight.detach()
-    assert torch.allclose(ema.module.weight, expected, atol=1e-6)
-    assert not torch.allclose(ema.module.weight, model.weight)
+    averaged = ema.module
+    assert isinstance(averaged, nn.Linear)
+    assert torch.allclose(averaged.weight, expected, atol=1e-6)
+    assert not torch.allclose(averaged.weight, model.weight)
 
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, 1.5])
