@@ -7,19 +7,27 @@ Evaluated beside the raw weights after every epoch; the better of the two is kep
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+Tensors = tuple[torch.Tensor, ...] | list[torch.Tensor]
+Update = Callable[[Tensors, Tensors, "torch.Tensor | int"], None]
 
-def ema_update(decay: float):  # type: ignore[no-untyped-def]
-    """The multi-tensor update: averaged <- averaged + (1 - d) * (current - averaged)."""
+
+def check_decay(decay: float) -> None:
+    """Refuse a decay outside (0, 1) (the one rule for the option and the average)."""
     if not 0.0 < decay < 1.0:
-        raise ValueError(f"EMA decay {decay}: expected 0 < decay < 1")
+        raise ValueError(f"--ema-decay {decay}: the EMA decay must lie in (0, 1)")
 
-    def update(
-        averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor | int
-    ) -> None:
+
+def ema_update(decay: float) -> Update:
+    """The multi-tensor update: averaged <- averaged + (1 - d) * (current - averaged)."""
+    check_decay(decay)
+
+    def update(averaged: Tensors, current: Tensors, updates: torch.Tensor | int) -> None:
         done = int(updates)
         step = 1.0 - min(decay, (1 + done) / (10 + done))
         torch._foreach_lerp_(averaged, current, step)

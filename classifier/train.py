@@ -36,7 +36,7 @@ from classifier.data import (
     split,
     split_seed,
 )
-from classifier.ema import ema_of
+from classifier.ema import check_decay, ema_of
 from classifier.engine import Engine
 from classifier.metrics import report
 from classifier.model import PYPI_BASE, ModelSpec, SentimentTopicModel, load, load_base, save
@@ -83,8 +83,8 @@ class TrainConfig:
     init_from: Path | None = None  # a model folder (encoder + heads) to continue from
 
     def __post_init__(self) -> None:
-        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
-            raise ValueError(f"--ema-decay {self.ema_decay}: expected 0 < decay < 1")
+        if self.ema_decay is not None:
+            check_decay(self.ema_decay)
 
 
 def load_examples(config: TrainConfig) -> tuple[list[Example], list[Example]]:
