@@ -139,6 +139,13 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
             if config.get("ema_decay")
             else ""
         )
+        + (
+            f" Distilled across tasks from `{config['teacher']}` (weight "
+            f"{config.get('distill_weight', 1.0)}): each training text also learns the teacher's "
+            "probabilities for the head it has no gold label for."
+            if config.get("teacher")
+            else ""
+        )
         + stage_note,
         "",
         "| epoch | train loss | sent. acc | sent. macro-F1 | topic acc | topic macro-F1 | s |",

@@ -68,6 +68,13 @@ def train(
         float | None,
         typer.Option(help="Also evaluate an EMA of the weights (e.g. 0.999); keep the better."),
     ] = None,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(help="Model folder whose probabilities fill each text's missing label."),
+    ] = None,
+    distill_weight: Annotated[
+        float, typer.Option(help="Weight of the teacher's soft-label terms (with --teacher).")
+    ] = 1.0,
     limit: Annotated[int | None, typer.Option(help="At most this many examples per task.")] = None,
     init_from: Annotated[
         Path | None,
@@ -91,11 +98,12 @@ def train(
             lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, limit=limit,
             freeze_embeddings=freeze_embeddings, class_weighting=class_weighting, name=name,
             sentiment_loss_weight=sentiment_loss_weight, ema_decay=ema_decay,
+            teacher=teacher, distill_weight=distill_weight,
             version=version, init_from=init_from,
         )  # fmt: skip
         command = "finsent " + shlex.join(sys.argv[1:])
         metrics = run_training(config, say=lambda line: typer.echo(line, err=True), command=command)
-    except ValueError as exc:  # bad options (class weighting, extra data, EMA decay, init-from)
+    except ValueError as exc:  # bad options (weighting, extra data, EMA, init-from, teacher)
         fail(str(exc), code=2)
     typer.echo(json.dumps(metrics["best"] | {"dev": None}))
 

@@ -32,3 +32,9 @@ def parse_label_map(spec: str) -> dict[int, str]:
             raise ValueError(f"bad label map entry {part!r}; expected ID=NAME")
         mapping[int(key)] = value.strip()
     return mapping
+
+
+def require_recipe_spaces(sentiment: list[str], topic: list[str], source: str) -> None:
+    """Refuse a model (``source``: the option naming it) whose heads use other label spaces."""
+    if (sentiment, topic) != (list(SENTIMENT), list(TOPICS)):
+        raise ValueError(f"{source}: its label spaces differ from this recipe's")

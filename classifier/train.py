@@ -36,12 +36,12 @@ from classifier.data import (
     split,
     split_seed,
 )
+from classifier.distill import teacher_probabilities
 from classifier.ema import check_decay, ema_of
 from classifier.engine import Engine
 from classifier.metrics import report
 from classifier.model import PYPI_BASE, ModelSpec, SentimentTopicModel, load, load_base, save
-
-IGNORE = -100
+from classifier.objective import IGNORE, Objective
 
 
 @dataclass
@@ -78,6 +78,8 @@ class TrainConfig:
     class_weighting: str = "none"  # "none" | "sqrt": sentiment loss weights, 1/sqrt(frequency)
     sentiment_loss_weight: float = 1.0  # the sentiment term's weight beside the topic term's 1
     ema_decay: float | None = None  # also evaluate (and keep, if better) an EMA of the weights
+    teacher: Path | None = None  # a model folder whose probabilities fill each missing label
+    distill_weight: float = 1.0  # the teacher's soft-label terms beside the gold ones
     limit: int | None = None  # examples per task, for quick runs and tests
     threads: int | None = None
     init_from: Path | None = None  # a model folder (encoder + heads) to continue from
@@ -85,6 +87,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.ema_decay is not None:
             check_decay(self.ema_decay)
+        if self.distill_weight < 0:
+            raise ValueError(f"--distill-weight {self.distill_weight}: must not be negative")
+        if self.teacher is not None and not (self.teacher / "finsent_model.json").is_file():
+            raise ValueError(f"--teacher {self.teacher}: not a finsent model folder")
 
 
 def load_examples(config: TrainConfig) -> tuple[list[Example], list[Example]]:
@@ -146,11 +152,9 @@ def _continued(config: TrainConfig, folder: Path) -> tuple[SentimentTopicModel, 
     if config.lora:
         raise ValueError("--init-from continues a full fine-tune: add --no-lora")
     model, tokenizer, spec = load(folder)
-    if (spec.sentiment_labels, spec.topic_labels) != (
-        list(label_spaces.SENTIMENT),
-        list(label_spaces.TOPICS),
-    ):
-        raise ValueError(f"--init-from {folder}: its label spaces differ from this recipe's")
+    label_spaces.require_recipe_spaces(
+        spec.sentiment_labels, spec.topic_labels, f"--init-from {folder}"
+    )
     if spec.base_model != config.base_model:
         raise ValueError(
             f"--init-from {folder}: trained over {spec.base_model}; pass --base-model to match"
@@ -196,7 +200,7 @@ def evaluate(engine: Engine, dev: Sequence[Example]) -> dict[str, dict[str, Any]
     return results
 
 
-Row = tuple[list[int], int, int]
+Row = tuple[list[int], int, int, int]  # token ids, sentiment target, topic target, index
 
 
 def _loader(config: TrainConfig, tokenizer: Any, examples: Sequence[Example]) -> DataLoader[Row]:
@@ -209,21 +213,22 @@ def _loader(config: TrainConfig, tokenizer: Any, examples: Sequence[Example]) ->
         "input_ids"
     ]
     sentiment_y, topic_y = _targets(examples)
-    rows: list[Row] = list(zip(encoded, sentiment_y, topic_y, strict=True))
+    rows: list[Row] = list(zip(encoded, sentiment_y, topic_y, range(len(encoded)), strict=True))
     pad = tokenizer.pad_token_id
 
     def collate(batch: list[Row]) -> dict[str, torch.Tensor]:
-        width = max(len(ids) for ids, _, _ in batch)
+        width = max(len(ids) for ids, _, _, _ in batch)
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (tokens, _, _) in enumerate(batch):
+        for row, (tokens, _, _, _) in enumerate(batch):
             ids[row, : len(tokens)] = torch.tensor(tokens)
             mask[row, : len(tokens)] = 1
         return {
             "ids": ids,
             "mask": mask,
-            "sentiment": torch.tensor([s for _, s, _ in batch]),
-            "topic": torch.tensor([t for _, _, t in batch]),
+            "sentiment": torch.tensor([s for _, s, _, _ in batch]),
+            "topic": torch.tensor([t for _, _, t, _ in batch]),
+            "index": torch.tensor([i for _, _, _, i in batch]),
         }
 
     generator = torch.Generator().manual_seed(config.seed)
@@ -267,28 +272,16 @@ def _epoch(
     schedule: Any,
     device: torch.device,
     label: str,
-    weights: torch.Tensor | None = None,
-    sentiment_loss_weight: float = 1.0,
+    objective: Objective,
     ema: AveragedModel | None = None,
 ) -> float:
     """One pass over the training data (the EMA, if any, updated per step); the mean loss."""
     model.train()
-    loss_fns = {
-        "sentiment": nn.CrossEntropyLoss(
-            weight=None if weights is None else weights.to(device), ignore_index=IGNORE
-        ),
-        "topic": nn.CrossEntropyLoss(ignore_index=IGNORE),
-    }
     running = 0.0
     progress = tqdm(loader, desc=label, file=sys.stderr)
     for step, batch in enumerate(progress, 1):
         sentiment_logits, topic_logits = model(batch["ids"].to(device), batch["mask"].to(device))
-        loss = torch.zeros((), device=device)
-        for logits, key in ((sentiment_logits, "sentiment"), (topic_logits, "topic")):
-            target = batch[key].to(device)
-            if bool((target != IGNORE).any()):
-                scale = sentiment_loss_weight if key == "sentiment" else 1.0
-                loss = loss + scale * loss_fns[key](logits, target)
+        loss = objective(batch, sentiment_logits, topic_logits)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -299,6 +292,20 @@ def _epoch(
         running += loss.item()
         progress.set_postfix(loss=f"{running / step:.4f}")
     return running / max(len(loader), 1)
+
+
+def _teacher(
+    config: TrainConfig, examples: Sequence[Example], say: Callable[[str], None], device: str
+) -> torch.Tensor | None:
+    """The teacher's probabilities on the training examples, or None without a teacher."""
+    if config.teacher is None:
+        return None
+    started = time.monotonic()
+    with torch.random.fork_rng(devices=[]):  # the student's dropout draws stay the same
+        probabilities = teacher_probabilities(config.teacher, examples, device)
+    say(f"teacher {config.teacher}: {len(examples)} training texts scored "
+        f"in {time.monotonic() - started:.0f} s")  # fmt: skip
+    return probabilities
 
 
 def train(
@@ -315,7 +322,12 @@ def train(
     model.to(device)
     loader = _loader(config, tokenizer, train_examples)
     optimizer, schedule = _optimiser(config, model, len(loader) * config.epochs)
-    weights = sentiment_weights(config, train_examples)
+    objective = Objective(
+        sentiment_weights(config, train_examples),
+        config.sentiment_loss_weight,
+        _teacher(config, train_examples, say, str(device)),
+        config.distill_weight,
+    )
     spec = ModelSpec(
         name=config.name,
         version=config.version,
@@ -332,10 +344,7 @@ def train(
     for epoch in range(1, config.epochs + 1):
         started = time.monotonic()
         label = f"epoch {epoch}/{config.epochs}"
-        loss = _epoch(
-            model, loader, optimizer, schedule, device, label, weights,
-            config.sentiment_loss_weight, ema,
-        )  # fmt: skip
+        loss = _epoch(model, loader, optimizer, schedule, device, label, objective, ema)
         entry: dict[str, Any] = {"epoch": epoch, "train_loss": loss}
         candidates = {"raw": model}
         if ema is not None:
@@ -387,5 +396,6 @@ def _write_folder(
     (config.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     (config.output / "train_config.json").write_text(json.dumps(settings, indent=2) + "\n")
-    write_command(config.output, command or " ".join(sys.argv), after=config.init_from or ())
+    earlier = [folder for folder in (config.init_from, config.teacher) if folder is not None]
+    write_command(config.output, command or " ".join(sys.argv), after=earlier)
     write_model_card(config.output)

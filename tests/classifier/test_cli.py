@@ -62,3 +62,9 @@ def test_train_refuses_a_bad_ema_decay_before_loading_anything(tmp_path: Path) -
     assert result.exit_code == 2
     assert "--ema-decay 1.5" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_train_refuses_a_teacher_that_is_not_a_model_folder(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "-o", str(tmp_path / "m"), "--teacher", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a finsent model folder" in result.output and "Traceback" not in result.output

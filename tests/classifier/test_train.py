@@ -9,6 +9,7 @@ from transformers import AutoTokenizer
 
 from classifier.engine import Engine
 from classifier.model import load
+from classifier.objective import Objective
 from classifier.train import TrainConfig, _epoch, _loader, load_examples, train
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -142,7 +143,8 @@ def test_sentiment_loss_weight_scales_the_sentiment_term(
     sgd = torch.optim.SGD(model.parameters(), lr=0.1)  # no weight decay: no gradient, no change
     constant = torch.optim.lr_scheduler.LambdaLR(sgd, lambda _: 1.0)
     loader = _loader(cfg, tokenizer, examples)
-    _epoch(model, loader, sgd, constant, torch.device("cpu"), "t", None, sentiment_weight)
+    objective = Objective(sentiment_loss_weight=sentiment_weight)
+    _epoch(model, loader, sgd, constant, torch.device("cpu"), "t", objective)
     moved = {k for k, v in model.head_state().items() if not torch.equal(v, before[k])}
     assert any(k.startswith("topic_head.") for k in moved)
     assert any(k.startswith("sentiment_head.") for k in moved) == (sentiment_weight > 0)
