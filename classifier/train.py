@@ -40,7 +40,15 @@ from classifier.distill import teacher_probabilities
 from classifier.ema import check_decay, ema_of
 from classifier.engine import Engine
 from classifier.metrics import report
-from classifier.model import PYPI_BASE, ModelSpec, SentimentTopicModel, load, load_base, save
+from classifier.model import (
+    MANIFEST,
+    PYPI_BASE,
+    ModelSpec,
+    SentimentTopicModel,
+    load,
+    load_base,
+    save,
+)
 from classifier.objective import IGNORE, Objective
 
 
@@ -89,7 +97,7 @@ class TrainConfig:
             check_decay(self.ema_decay)
         if self.distill_weight < 0:
             raise ValueError(f"--distill-weight {self.distill_weight}: must not be negative")
-        if self.teacher is not None and not (self.teacher / "finsent_model.json").is_file():
+        if self.teacher is not None and not (self.teacher / MANIFEST).is_file():
             raise ValueError(f"--teacher {self.teacher}: not a finsent model folder")
 
 
