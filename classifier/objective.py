@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
+from torch.nn import functional
 
 from classifier import labels as label_spaces
 from classifier.distill import soft_loss
@@ -38,10 +38,7 @@ class Objective:
         """The batch's loss (a scalar on the logits' device)."""
         device = sentiment_logits.device
         weights = None if self.sentiment_weights is None else self.sentiment_weights.to(device)
-        gold = {
-            "sentiment": nn.CrossEntropyLoss(weight=weights, ignore_index=IGNORE),
-            "topic": nn.CrossEntropyLoss(ignore_index=IGNORE),
-        }
+        gold = {"sentiment": (weights, self.sentiment_loss_weight), "topic": (None, 1.0)}
         split = len(label_spaces.SENTIMENT)
         teacher = None if self.teacher is None else self.teacher[batch["index"]].to(device)
         soft = {"sentiment": slice(0, split), "topic": slice(split, None)}
@@ -49,8 +46,10 @@ class Objective:
         for logits, key in ((sentiment_logits, "sentiment"), (topic_logits, "topic")):
             target = batch[key].to(device)
             if bool((target != IGNORE).any()):
-                scale = self.sentiment_loss_weight if key == "sentiment" else 1.0
-                loss = loss + scale * gold[key](logits, target)
+                class_weights, scale = gold[key]
+                loss = loss + scale * functional.cross_entropy(
+                    logits, target, weight=class_weights, ignore_index=IGNORE
+                )
             if teacher is not None:
                 loss = loss + self.distill_weight * soft_loss(
                     logits, teacher[:, soft[key]], target == IGNORE
