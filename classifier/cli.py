@@ -185,6 +185,25 @@ def bench(
     run_bench(argv)
 
 
+def quality(
+    as_json: Annotated[bool, Opt("--json", help="One JSON object.")] = False,
+    seeds: Annotated[str, Opt(help="The plain baseline's seeds, comma-separated.")] = "13,14",
+    model: Annotated[Path, Opt(help="Model folder (with its train_config.json).")] = SHIPPED,
+    sentiment_csv: Annotated[Path, Opt(help="The training sentiment CSV.")] = SENT_CSV,
+    topic_csv: Annotated[Path, Opt(help="The training topic CSV.")] = TOPIC_CSV,
+) -> None:
+    """The model vs a plain Hugging Face fine-tune on its dev split; held-out projection."""
+    from classifier.model import ModelLoadError
+    from classifier.quality import main as run_quality
+
+    argv = ["--seeds", seeds, "--model", str(model)]
+    argv += ["--sentiment-csv", str(sentiment_csv), "--topic-csv", str(topic_csv)]
+    try:
+        run_quality(argv + (["--json"] if as_json else []))
+    except (ModelLoadError, OSError, ValueError) as exc:
+        fail(str(exc), code=2)
+
+
 def check_int8(
     folder: Annotated[Path, typer.Argument(help="A model folder with its train_config.json.")],
     sentiment_csv: Annotated[Path, typer.Option(help="The training sentiment CSV.")] = SENT_CSV,
@@ -253,7 +272,7 @@ def soup_models(
     from classifier.engine import Engine
     from classifier.model import ModelLoadError, save
     from classifier.soup import read_settings, soup
-    from classifier.train import TrainConfig, evaluate, load_examples
+    from classifier.train import evaluate, folder_examples
 
     try:
         settings = read_settings(sources)
@@ -261,8 +280,7 @@ def soup_models(
         histories = [json.loads((s / "metrics.json").read_text())["history"] for s in sources]
     except (ModelLoadError, OSError, ValueError, KeyError) as exc:
         fail(str(exc), code=2)
-    paths = {"sentiment_csv": sentiment_csv, "topic_csv": topic_csv, "output": output}
-    _, dev = load_examples(TrainConfig(**settings[0] | paths))
+    _, dev = folder_examples(sources[0], sentiment_csv, topic_csv)
     result = evaluate(Engine(model, tokenizer, spec, device="cpu"), dev)
     score = sum(r["macro_f1"] for r in result.values()) / max(len(result), 1)
     save(model, spec, output, tokenizer)

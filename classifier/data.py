@@ -81,6 +81,11 @@ def deduplicate(examples: Iterable[Example]) -> list[Example]:
     return [ex for key, ex in first.items() if key not in conflicting]
 
 
+# The settings of a train_config.json that decide its dev split, beside the two CSV files and
+# the seed (``split_seed``).
+SPLIT_SETTINGS = ("extra_data", "dev_fraction", "limit")
+
+
 def split_seed(settings: Mapping[str, Any]) -> int:
     """The dev split's seed of a training config: ``split_seed``, else the training ``seed``."""
     pinned = settings.get("split_seed")

@@ -100,10 +100,8 @@ def record(folder: Path, result: dict[str, Any]) -> None:
 def check_folder(folder: Path, sentiment_csv: Path, topic_csv: Path) -> dict[str, Any]:
     """``check`` on the dev split the folder's model was trained with (``train_config.json``)."""
     from classifier.model import load
-    from classifier.train import TrainConfig, load_examples
+    from classifier.train import folder_examples
 
-    settings = json.loads((folder / "train_config.json").read_text())
-    settings |= {"sentiment_csv": sentiment_csv, "topic_csv": topic_csv, "output": folder}
-    _, dev = load_examples(TrainConfig(**settings))
+    _, dev = folder_examples(folder, sentiment_csv, topic_csv)
     model, tokenizer, spec = load(folder)
     return check(model, tokenizer, spec, dev)

@@ -11,17 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from classifier.data import split_seed
+from classifier.data import SPLIT_SETTINGS, split_seed
 from classifier.model import ModelLoadError, SentimentTopicModel, load
-
-# Settings that decide the dev split: ingredients must share them, or the soup's dev figures
-# would be measured on texts that some ingredient trained on.
-SPLIT_KEYS = ("extra_data", "dev_fraction", "limit")
 
 
 def split_of(settings: dict[str, Any]) -> dict[str, Any]:
-    """The settings of a train_config.json that decide its dev split."""
-    chosen = {key: settings.get(key) for key in SPLIT_KEYS}
+    """The settings of a train_config.json that decide its dev split.
+
+    Ingredients must share them, or the soup's dev figures would be measured on texts that
+    some ingredient trained on.
+    """
+    chosen = {key: settings.get(key) for key in SPLIT_SETTINGS}
     files = {key: Path(str(settings.get(key))).name for key in ("sentiment_csv", "topic_csv")}
     return chosen | files | {"split_seed": split_seed(settings)}
 

@@ -29,6 +29,7 @@ from classifier import int8
 from classifier import labels as label_spaces
 from classifier.card import write_command, write_model_card
 from classifier.data import (
+    SPLIT_SETTINGS,
     Example,
     deduplicate,
     read_csv,
@@ -121,6 +122,23 @@ def load_examples(config: TrainConfig) -> tuple[list[Example], list[Example]]:
         train += task_train
         dev += task_dev
     return train, dev
+
+
+def folder_examples(
+    folder: Path, sentiment_csv: Path, topic_csv: Path
+) -> tuple[list[Example], list[Example]]:
+    """The train and dev examples of the run that wrote ``folder`` (its train_config.json).
+
+    Only the settings that decide the split are read, so any folder's dev split can be rebuilt
+    from the training files wherever they are now.
+    """
+    path = folder / "train_config.json"
+    if not path.is_file():
+        raise ValueError(f"{folder}: no train_config.json (its dev split is unknown)")
+    settings = json.loads(path.read_text())
+    keys = (*SPLIT_SETTINGS, "seed", "split_seed")
+    chosen = {key: settings[key] for key in keys if key in settings}
+    return load_examples(TrainConfig(sentiment_csv, topic_csv, folder, **chosen))
 
 
 def _targets(examples: Sequence[Example]) -> tuple[list[int], list[int]]:

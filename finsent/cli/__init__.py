@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 
 from alerting.cli import alerts_app, backtest, kibana_app, report
-from classifier.cli import bench, check_int8, classify, evaluate, pack_model, soup_models, train
+from classifier.cli import (
+    bench,
+    check_int8,
+    classify,
+    evaluate,
+    pack_model,
+    quality,
+    soup_models,
+    train,
+)
 from finsent.cli.config_cmd import app as config_app
 from finsent.cli.run_cmd import alert, deliver, run
 from finsent.cli.setup_cmd import es_app, kafka_app
@@ -37,6 +46,7 @@ app.command("alert")(alert)
 app.command("deliver")(deliver)
 bench_app = typer.Typer(help="Benchmarks (ratios against a baseline run alongside).")
 bench_app.command("classifier")(bench)
+bench_app.command("quality")(quality)
 app.add_typer(bench_app, name="bench")
 model_app = typer.Typer(help="Model folders.")
 model_app.command("pack")(pack_model)
