@@ -1,14 +1,16 @@
 """Model quality vs a plain fine-tune: the baseline learns, the comparison is on the folder's split."""
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from classifier.data import Example
+from classifier import labels
+from classifier.data import Example, normalise
 from classifier.engine import Engine
-from classifier.quality import ANCHOR, compare, plain_finetune
+from classifier.quality import ANCHOR, compare, model_labels, plain_finetune, reposts
 from classifier.train import evaluate, folder_examples, load_examples, train
 from finsent.cli import app
 from tests.classifier.test_train import config
@@ -80,3 +82,52 @@ def test_bench_quality_cli_refuses_a_folder_without_a_split(tmp_path: Path) -> N
     result = CliRunner().invoke(app, ["bench", "quality", "--model", str(tmp_path)])
     assert result.exit_code == 2
     assert "train_config.json" in result.output
+
+
+def _csv(path: Path, rows: list[tuple[str, int]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def test_reposts_are_rows_of_trained_headlines_under_another_link(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    sentiment = [(f"Company {i} shares move on guidance", i % 3) for i in range(30)]
+    sentiment += [
+        (f"{text} https://t.co/x{i}", label) for i, (text, label) in enumerate(sentiment[:3])
+    ]
+    sentiment.append((f"{sentiment[3][0]} https://t.co/y", (sentiment[3][1] + 1) % 3))  # conflict
+    topic = [(f"Sector {i} update from the desk", i % 20) for i in range(30)]
+    topic += [(f"{text} https://t.co/z{i}", label) for i, (text, label) in enumerate(topic[:2])]
+    cfg = config(
+        tmp_path / "model", tiny_model_dir / "encoder", epochs=1, limit=None, lora=False,
+        dev_fraction=0.2, sentiment_csv=_csv(tmp_path / "s.csv", sentiment),
+        topic_csv=_csv(tmp_path / "t.csv", topic),
+    )  # fmt: skip
+    train(cfg, say=lambda _: None)
+    result = reposts(cfg.output, cfg.sentiment_csv, cfg.topic_csv)
+    train_rows, dev = load_examples(cfg)
+    engine = Engine.from_folder(cfg.output, device="cpu")
+    for task, rows, names, copies in (
+        ("sentiment", sentiment, labels.TWEET_SENTIMENT_IDS, range(30, 33)),
+        ("topic", topic, labels.TOPICS, range(30, 32)),
+    ):
+        trained = {normalise(e.text) for e in train_rows if e.task == task}
+        expected = [
+            Example(rows[i][0], names[rows[i][1]], task)
+            for i in copies
+            if normalise(rows[i][0]) in trained
+        ]
+        figures = result[task]
+        assert figures["reposts"] == len(expected)  # the conflicting re-post is never counted
+        if expected:
+            predicted = model_labels(engine, task, [e.text for e in expected])
+            right = sum(p == e.label for p, e in zip(predicted, expected, strict=True))
+            assert figures["reposts_accuracy"] == round(right / len(expected), 4)
+        assert figures["dev"] == sum(e.task == task for e in dev)
+    assert result["sentiment"]["reposts"] + result["topic"]["reposts"] > 0
+    assert result["sentiment"]["recurring_share"] == round(8 / 34, 4)
+    assert result["topic"]["recurring_share"] == round(4 / 32, 4)
