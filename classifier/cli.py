@@ -84,6 +84,7 @@ def train(
     version: str = "1",
 ) -> None:
     """Fine-tune the two-head model and write a model folder with metrics and the command."""
+    from classifier.model import ModelLoadError
     from classifier.train import TrainConfig
     from classifier.train import train as run_training
 
@@ -103,7 +104,7 @@ def train(
         )  # fmt: skip
         command = "finsent " + shlex.join(sys.argv[1:])
         metrics = run_training(config, say=lambda line: typer.echo(line, err=True), command=command)
-    except ValueError as exc:  # bad options (weighting, extra data, EMA, init-from, teacher)
+    except (ValueError, OSError, ModelLoadError) as exc:  # bad options, files or base model
         fail(str(exc), code=2)
     typer.echo(json.dumps(metrics["best"] | {"dev": None}))
 
@@ -113,7 +114,12 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="CSV text,label or PhraseBank sentence@label.")],
     model: Annotated[Path, typer.Option(help="Model folder.")] = SHIPPED,
     label_map: Annotated[
-        str | None, typer.Option(help="Integer ids: 0=negative,1=positive,2=neutral.")
+        str | None,
+        typer.Option(
+            help="Integer ids, e.g. 0=negative,1=positive,2=neutral. Default: sentiment ids as "
+            "in twitter-financial-news-sentiment (0 bearish, 1 bullish, 2 neutral), topic ids "
+            "in the model's topic order (classes.txt)."
+        ),
     ] = None,
     label_names: Annotated[Path | None, typer.Option(help="File of names; line N is id N.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
@@ -122,12 +128,14 @@ def evaluate(
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
     from classifier.data import DataError, read_csv, read_phrasebank
     from classifier.engine import Engine
-    from classifier.labels import parse_label_map
+    from classifier.labels import TWEET_SENTIMENT_IDS, parse_label_map
     from classifier.metrics import render, report
     from classifier.model import ModelLoadError
 
     if task not in ("sentiment", "topic"):
         raise typer.BadParameter("task must be sentiment or topic", param_hint="--task")
+    if label_map and label_names:
+        raise typer.BadParameter("give --label-map or --label-names, not both")
     try:
         engine = Engine.from_folder(model, device="cpu" if int8 else None, quantize_int8=int8)
     except ModelLoadError as exc:
@@ -141,6 +149,8 @@ def evaluate(
                 names = parse_label_map(label_map)
             elif label_names:
                 names = [ln.strip() for ln in label_names.read_text().splitlines() if ln.strip()]
+            elif task == "sentiment":
+                names = dict(TWEET_SENTIMENT_IDS)
             else:
                 names = list(labels)
             examples = read_csv(data, task, names)

@@ -2,7 +2,7 @@
 
 Batches are planned by length (see ``batcher``) so the padded cost stays low; results come
 back in input order, and a batched result equals the single-item result. On a GPU the
-forward runs under bf16 autocast with pinned, non-blocking copies while the next batch is
+forward runs under bf16 (or fp16) autocast with pinned, non-blocking copies while the next batch is
 tokenised on a worker thread; on a CPU torch uses every core and
 per-channel dynamic int8 where the model folder records that it keeps accuracy (``int8``).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +61,12 @@ class Engine:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         on_cpu = self.device.type == "cpu"
+        # bf16 where the GPU has it (Ampere and later), else fp16: both halve the memory traffic
+        self.autocast_dtype = (
+            torch.bfloat16
+            if self.device.type != "cuda" or torch.cuda.is_bf16_supported()
+            else torch.float16
+        )
         self.int8 = on_cpu and (int8.validated(spec) if quantize_int8 == "auto" else quantize_int8)
         if on_cpu:
             torch.set_num_threads(threads or os.cpu_count() or 1)
@@ -102,7 +108,7 @@ class Engine:
         ids = tensors["ids"].to(self.device, non_blocking=True)
         mask = tensors["mask"].to(self.device, non_blocking=True)
         on_gpu = self.device.type == "cuda"
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on_gpu):
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=on_gpu):
             sentiment_logits, topic_logits = self.model(ids, mask)
         sentiment = torch.softmax(sentiment_logits.float(), -1).cpu().tolist()
         topic = torch.softmax(topic_logits.float(), -1).cpu().tolist()
@@ -137,11 +143,16 @@ class Engine:
         return self.forward(texts[:middle]) + self.forward(texts[middle:])
 
     def predict(
-        self, texts: Sequence[str], max_items: int = 64, max_tokens: int = 8192
+        self,
+        texts: Sequence[str],
+        max_items: int = 64,
+        max_tokens: int = 8192,
+        between: Callable[[], None] | None = None,
     ) -> list[Scores]:
         """Score any number of texts in planned batches, returned in input order.
 
         The next batch is tokenised on a worker thread while the current one runs.
+        ``between`` is called after each batch (a consumer keeps its group membership alive).
         """
         batches = plan_batches(self.token_lengths(texts), max_items, max_tokens)
         results: list[Scores | None] = [None] * len(texts)
@@ -163,6 +174,8 @@ class Engine:
                 scores = self._halves([texts[i] for i in batch])
             for index, score in zip(batch, scores, strict=True):
                 results[index] = score
+            if between is not None:
+                between()
         return [r for r in results if r is not None]
 
     def warm_up(self, max_items: int, max_tokens: int) -> None:

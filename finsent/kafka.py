@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from finsent.config import KafkaSettings
 from finsent.schemas import DeadLetter, encode
@@ -104,16 +104,29 @@ def ensure_topics(
         admin.close()
 
 
-def dead_letter(producer: Any, topic: str, stage: str, record: Any, reason: str) -> DeadLetter:
+def dead_letter(producer: Any, topic: str, stage: str, record: Any, reason: str) -> Any:
     """Send a consumed record that a stage cannot use to the dead-letter topic, with why.
 
-    The caller flushes the producer before committing the record's offset.
+    Returns the send's future. The caller flushes the producer (``acknowledged``) before
+    committing the record's offset.
     """
     letter = DeadLetter.of(
         stage, reason, record.topic, record.partition, record.offset, record.key, record.value
     )
-    producer.send(topic, key=record.key, value=encode(letter))
-    return letter
+    return producer.send(topic, key=record.key, value=encode(letter))
+
+
+def acknowledged(producer: Any, futures: Sequence[Any], timeout_s: float) -> None:
+    """Flush, then raise ``KafkaError`` unless the brokers acknowledged every send.
+
+    ``flush`` returns once every send is done, failed or not: only the futures say which.
+    A stage calls this before committing the offsets of what it sent (at-least-once).
+    """
+    producer.flush(timeout=timeout_s)
+    failed = [future for future in futures if not future.succeeded()]
+    if failed:
+        first = failed[0].exception if failed[0].is_done else "not acknowledged in time"
+        raise KafkaError(f"{len(failed)} of {len(futures)} records not acknowledged: {first}")
 
 
 def partition_count(consumer: Any, topic: str, timeout_s: float = 10.0) -> int:

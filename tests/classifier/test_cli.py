@@ -68,3 +68,33 @@ def test_train_refuses_a_teacher_that_is_not_a_model_folder(tmp_path: Path) -> N
     result = runner.invoke(app, ["train", "-o", str(tmp_path / "m"), "--teacher", str(tmp_path)])
     assert result.exit_code == 2
     assert "not a finsent model folder" in result.output and "Traceback" not in result.output
+
+
+def test_eval_reads_integer_sentiment_ids_as_the_tweet_dataset_does(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    data = tmp_path / "valid.csv"
+    data.write_text("text,label\nShares sink,0\nShares soar,1\nRecord profit,1\nFed meets,2\n")
+    result = runner.invoke(app, ["eval", "--task", "sentiment", "--data", str(data),
+                                 "--model", str(tiny_model_dir), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    classes = json.loads(result.stdout.strip().splitlines()[-1])["per_class"]
+    support = {label: row["support"] for label, row in classes.items() if row["support"]}
+    assert support == {"negative": 1, "positive": 2, "neutral": 1}  # 0 bearish, 1 bullish
+
+
+def test_eval_refuses_both_label_options(tmp_path: Path, tiny_model_dir: Path) -> None:
+    data = tmp_path / "valid.csv"
+    data.write_text("text,label\nShares sink,0\n")
+    names = tmp_path / "names.txt"
+    names.write_text("negative\nneutral\npositive\n")
+    result = runner.invoke(app, ["eval", "--task", "sentiment", "--data", str(data),
+                                 "--model", str(tiny_model_dir), "--label-names", str(names),
+                                 "--label-map", "0=negative"])  # fmt: skip
+    assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_train_names_a_missing_data_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "-o", str(tmp_path / "m"),
+                                 "--sentiment-csv", str(tmp_path / "missing.csv")])  # fmt: skip
+    assert result.exit_code == 2 and "missing.csv" in result.output

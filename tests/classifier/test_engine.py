@@ -96,3 +96,15 @@ def test_int8_quantisation_keeps_outputs_close(tiny_model_dir: Path) -> None:
 def test_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="not a finsent model folder"):
         load(tmp_path / "absent")
+
+
+def test_between_runs_after_every_micro_batch(engine: Engine) -> None:
+    seen: list[int] = []
+    scores = engine.predict(TEXTS, max_items=2, max_tokens=10_000, between=lambda: seen.append(1))
+    assert len(scores) == len(TEXTS)
+    planned = batcher.plan_batches(engine.token_lengths(TEXTS), 2, 10_000)
+    assert len(seen) == len(planned) >= 3  # six texts, at most two a batch
+
+
+def test_autocast_is_bf16_off_the_gpu(engine: Engine) -> None:
+    assert engine.autocast_dtype == torch.bfloat16  # autocast is disabled on the CPU anyway

@@ -9,11 +9,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+import torch
+from kafka.errors import KafkaError
+
 from classifier.consumer import ClassifyConsumer
-from classifier.engine import Engine
+from classifier.engine import Engine, Scores
 from classifier.entities import TickerTagger
 from finsent.config import Settings
-from finsent.kafka import ensure_topics, make_consumer, make_producer
+from finsent.kafka import ensure_topics, group_lag, make_admin, make_consumer, make_producer
 from finsent.schemas import DeadLetter, RawItem, ScoredItem, decode, encode, make_item_id
 from tests.cli import FINSENT
 
@@ -76,6 +80,18 @@ def read_all(settings: Settings, topic: str, expected: int, timeout_s: float = 6
     return values
 
 
+def lag(settings: Settings) -> int:
+    """Records of the raw topic that the classifier group has not committed."""
+    admin = make_admin(settings.kafka)
+    consumer = make_consumer(settings.kafka, None, settings.kafka.topics.raw)
+    try:
+        group = settings.classifier.group_id
+        return sum(group_lag(admin, consumer, group, settings.kafka.topics.raw).values())
+    finally:
+        consumer.close()
+        admin.close()
+
+
 def run_members(settings: Settings, engine: Engine, count: int, stop: threading.Event) -> list:  # type: ignore[type-arg]
     members = []
     for _ in range(count):
@@ -127,9 +143,11 @@ def test_two_members_share_four_partitions(
     settings: Settings, unique: str, tiny_model_dir: Path
 ) -> None:
     isolated = topics_for(settings, unique)
-    engine = Engine.from_folder(tiny_model_dir, device="cpu")
     stop = threading.Event()
-    members = run_members(isolated, engine, 2, stop)
+    members = [  # an engine each, as in two processes (a tokeniser is not shared by threads)
+        *run_members(isolated, Engine.from_folder(tiny_model_dir, device="cpu"), 1, stop),
+        *run_members(isolated, Engine.from_folder(tiny_model_dir, device="cpu"), 1, stop),
+    ]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         sizes = [len(m.consumer.assignment()) for m, _ in members]
@@ -182,3 +200,60 @@ def test_finsent_classify_process_scores_and_drains_on_sigterm(
     assert sorted(s.id for s in scored) == sorted(i.id for i in items)
     assert process.returncode == 0, err[-2000:]
     assert "stopping" in err and "stopped" in err
+
+
+class SlowEngine(Engine):
+    """Two seconds a micro-batch: one round of 8 takes longer than max_poll_interval."""
+
+    def _forward(self, tensors: dict[str, torch.Tensor]) -> list[Scores]:
+        time.sleep(2.0)
+        return super()._forward(tensors)
+
+
+def test_a_slow_model_never_exceeds_max_poll_interval(
+    settings: Settings, unique: str, tiny_model_dir: Path
+) -> None:
+    isolated = topics_for(settings, unique)
+    options = isolated.classifier.model_copy(
+        update={"max_batch_items": 4, "max_poll_interval_ms": 10_000}
+    )
+    isolated = isolated.model_copy(update={"classifier": options})
+    items = [raw_item(i) for i in range(32)]  # one round: 8 micro-batches, about 16 s
+    produce_raw(isolated, items)
+    stop = threading.Event()
+    members = run_members(isolated, SlowEngine.from_folder(tiny_model_dir, device="cpu"), 1, stop)
+    first = read_all(isolated, isolated.kafka.topics.scored, 32, timeout_s=120)
+    assert len(first) == 32
+    time.sleep(5)  # a member dropped from the group would re-read the round and score it again
+    stop.set()
+    for member, thread in members:
+        thread.join(60)
+        member.close()
+    counts = Counter(
+        decode(ScoredItem, v).id
+        for v in read_all(isolated, isolated.kafka.topics.scored, 33, timeout_s=10)
+    )
+    assert set(counts) == {i.id for i in items}
+    assert max(counts.values()) == 1, "a round was scored twice: the member left the group"
+    assert lag(isolated) == 0, "every round committed"
+
+
+def test_outputs_the_brokers_refuse_are_never_committed(
+    settings: Settings, unique: str, tiny_model_dir: Path
+) -> None:
+    scored_topic = f"{unique}.scored"
+    ensure_topics(settings.kafka, [scored_topic], {scored_topic: {"max.message.bytes": "100"}})
+    isolated = topics_for(settings, unique)
+    produce_raw(isolated, [raw_item(i) for i in range(8)])
+    member = ClassifyConsumer(
+        isolated, Engine.from_folder(tiny_model_dir, device="cpu"), TickerTagger()
+    )
+    member.setup()
+    try:
+        with pytest.raises(KafkaError):  # refused (the producer may also turn fatal first)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                member.run_once()
+    finally:
+        member.close()
+    assert lag(isolated) == 8, "nothing committed: every item is read again after a restart"
