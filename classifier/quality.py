@@ -2,8 +2,9 @@
 
 Baseline = what a user would do instead: Hugging Face ``AutoModelForSequenceClassification`` on
 the model's base, sentiment only, with the recipe the issue measured on the held-out
-validation split for calibration: 3 epochs, AdamW at lr 5e-5, batch 32, max length 64, linear
-decay without warm-up. There it reached accuracy 0.859 / macro-F1 0.811 (``ANCHOR``).
+validation split for calibration (3 epochs, lr 5e-5, max length 64; where the issue is silent:
+AdamW, batch 32, linear decay without warm-up). There it reached accuracy 0.859 / macro-F1
+0.811 (``ANCHOR``).
 
 Both sides learn from the model's own train split and are scored on its dev split, so their
 difference is measured here, once per baseline seed. The anchor plus that difference is a
