@@ -18,7 +18,7 @@ from alerting.sinks.alerts import AlertStore
 from finsent import telemetry
 from finsent.config import Settings
 from finsent.es import install_templates, make_client
-from finsent.kafka import dead_letter, ensure_topics, make_consumer, make_producer
+from finsent.kafka import AckedProducer, dead_letter, ensure_topics, make_consumer, make_producer
 from finsent.logs import get_logger
 from finsent.schemas import Alert, DeadLetter, SchemaError, decode, encode
 
@@ -48,7 +48,7 @@ class DeliverStage:
         self.store = AlertStore(client, self.settings.elasticsearch.index_prefix)
         topics = self.settings.kafka.topics
         ensure_topics(self.settings.kafka, [topics.alerts, topics.deadletter])
-        self.producer = make_producer(self.settings.kafka)
+        self.producer = AckedProducer(make_producer(self.settings.kafka))
         self.consumer = make_consumer(
             self.settings.kafka, f"{self.settings.alerting.group_id}-deliver", topics.alerts,
             max_poll_records=200,
@@ -65,7 +65,7 @@ class DeliverStage:
             self.settings.kafka.topics.alerts, -1, -1, delivery.alert_id.encode(), delivery.body,
         )  # fmt: skip
         self.producer.send(self.settings.kafka.topics.deadletter, value=encode(letter))
-        self.producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
+        self.producer.acknowledge(self.settings.kafka.request_timeout_ms / 1000)
 
     def run_once(self, timeout_ms: int = 500) -> int:
         """Index and queue one poll's events, then commit; returns the events handled."""
@@ -93,7 +93,7 @@ class DeliverStage:
                     self.outbox.enqueue(alert.id, name, body)
             handled += 1
         if records:
-            self.producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
+            self.producer.acknowledge(self.settings.kafka.request_timeout_ms / 1000)
             self.consumer.commit()
             self.dispatcher.notify()
         return handled

@@ -10,7 +10,7 @@ from alerting.sinks.elasticsearch import ElasticsearchSink
 from finsent import telemetry
 from finsent.config import Settings
 from finsent.es import install_templates, make_client
-from finsent.kafka import dead_letter, ensure_topics, make_consumer, make_producer
+from finsent.kafka import AckedProducer, dead_letter, ensure_topics, make_consumer, make_producer
 from finsent.logs import get_logger
 from finsent.schemas import SchemaError, ScoredItem, decode
 
@@ -39,7 +39,7 @@ class IndexStage:
             self.settings.kafka, f"{self.settings.elasticsearch.index_prefix}-index",
             topics.scored, max_poll_records=500,
         )  # fmt: skip
-        self.producer = make_producer(self.settings.kafka)
+        self.producer = AckedProducer(make_producer(self.settings.kafka))
         self.sink = ElasticsearchSink(
             client, self.settings.elasticsearch.index_prefix, on_wait=self._wait_paused
         )
@@ -80,7 +80,7 @@ class IndexStage:
         result = self.sink.flush()
         for rejected in result.rejected:
             self._dead_letter(by_id[rejected.item.id], f"elasticsearch {rejected.reason}")
-        self.producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
+        self.producer.acknowledge(self.settings.kafka.request_timeout_ms / 1000)
         self.consumer.commit()
         telemetry.PROCESSED.labels(STAGE).inc(result.indexed)
         return result.indexed

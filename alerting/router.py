@@ -23,7 +23,7 @@ from alerting.windows import keyed_items
 from finsent import telemetry
 from finsent.align import EventTimeAligner
 from finsent.config import Settings
-from finsent.kafka import dead_letter, make_consumer, make_producer, partition_count
+from finsent.kafka import AckedProducer, dead_letter, make_consumer, make_producer, partition_count
 from finsent.logs import get_logger
 from finsent.schemas import (
     WATERMARK_KEY,
@@ -62,7 +62,7 @@ class AlertRouter:
             self.settings.kafka, f"{self.settings.alerting.group_id}-router", topics.scored,
             max_poll_records=1000,
         )  # fmt: skip
-        self.producer = make_producer(self.settings.kafka)
+        self.producer = AckedProducer(make_producer(self.settings.kafka))
         self.keyed_partitions = partition_count(self.consumer, topics.keyed)
         self.upstream.consumer = self.consumer
         self.aligner = EventTimeAligner(
@@ -97,7 +97,7 @@ class AlertRouter:
             self._send_marker(set(self.consumer.assignment()))
             self.last_marker = now
         if released or batches:
-            self.producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
+            self.producer.acknowledge(self.settings.kafka.request_timeout_ms / 1000)
         if released:
             try:
                 self.consumer.commit(self.aligner.offsets(released))

@@ -22,7 +22,7 @@ from alerting.rules import RuleSet, load_rules
 from alerting.state_store import StateStore
 from finsent import telemetry
 from finsent.config import Settings
-from finsent.kafka import dead_letter, make_consumer, make_producer, partition_count
+from finsent.kafka import AckedProducer, dead_letter, make_consumer, make_producer, partition_count
 from finsent.logs import get_logger
 from finsent.schemas import (
     WATERMARK_KEY,
@@ -73,7 +73,7 @@ class DetectorWorker:
         """Check the topics' partitioning and join the detector group."""
         topics = self.settings.kafka.topics
         self.store = StateStore(self.settings.kafka, topics.alert_state)
-        self.producer = make_producer(self.settings.kafka)
+        self.producer = AckedProducer(make_producer(self.settings.kafka))
         self.consumer = make_consumer(
             self.settings.kafka, self.settings.alerting.group_id, max_poll_records=2000
         )
@@ -215,7 +215,7 @@ class DetectorWorker:
         self.last_checkpoint = time.monotonic()
         if not self.dirty and partitions is None:
             return
-        self.producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
+        self.producer.acknowledge(self.settings.kafka.request_timeout_ms / 1000)
         offsets = self._snapshot(partitions if partitions is not None else list(self.detectors))
         if offsets:
             self.consumer.commit(offsets)

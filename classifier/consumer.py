@@ -30,7 +30,7 @@ from finsent import telemetry
 from finsent.align import EventTimeAligner
 from finsent.config import Settings
 from finsent.kafka import (
-    acknowledged,
+    AckedProducer,
     dead_letter,
     ensure_topics,
     make_consumer,
@@ -78,7 +78,6 @@ class ClassifyConsumer:
         self.producer: Any = None
         self.aligner: EventTimeAligner[RawItem] = EventTimeAligner(None)
         self.dead_pending: dict[Any, int] = {}  # partition -> offset after its last dead letter
-        self.sent: list[Any] = []  # futures of this round's sends
         self.early: list[Any] = []  # records a keep-alive poll returned (new partitions)
         self.last_poll = time.monotonic()
 
@@ -94,7 +93,7 @@ class ClassifyConsumer:
             max_poll_records=READ_AHEAD * options.max_batch_items,
             max_poll_interval_ms=options.max_poll_interval_ms,
         )
-        self.producer = make_producer(self.settings.kafka)
+        self.producer = AckedProducer(make_producer(self.settings.kafka))
         self.aligner = EventTimeAligner(self.consumer)
 
     def _poll(self) -> list[Any]:
@@ -127,7 +126,7 @@ class ClassifyConsumer:
 
     def _dead_letter(self, record: Any, reason: str) -> None:
         topic = self.settings.kafka.topics.deadletter
-        self.sent.append(dead_letter(self.producer, topic, STAGE, record, reason))
+        dead_letter(self.producer, topic, STAGE, record, reason)
         self.log.warning(
             "dead-lettered", reason=reason[:300], partition=record.partition, offset=record.offset
         )
@@ -198,18 +197,13 @@ class ClassifyConsumer:
         released = list(self.aligner.release(RELEASE * self.settings.classifier.max_batch_items))
         if released:
             for scored in self.score([item for _, _, item in released]):
-                self.sent.append(
-                    self.producer.send(
-                        self.settings.kafka.topics.scored,
-                        key=scored.id.encode(),
-                        value=encode(scored),
-                    )
+                self.producer.send(
+                    self.settings.kafka.topics.scored, key=scored.id.encode(), value=encode(scored)
                 )
             result.scored = len(released)
         if not records and not released:
             return result
-        sent, self.sent = self.sent, []
-        acknowledged(self.producer, sent, self.settings.kafka.request_timeout_ms / 1000)
+        self.producer.acknowledge(self.settings.kafka.request_timeout_ms / 1000)
         offsets = self.aligner.offsets(released)
         for tp in [tp for tp in dead if not self.aligner.buffered(tp)]:
             # nothing before the dead letter waits in the buffer: it is done too

@@ -116,6 +116,33 @@ def dead_letter(producer: Any, topic: str, stage: str, record: Any, reason: str)
     return producer.send(topic, key=record.key, value=encode(letter))
 
 
+class AckedProducer:
+    """A producer that keeps the futures of its sends until ``acknowledge`` checks them.
+
+    Stages that commit consumed offsets after producing call ``acknowledge`` where they would
+    call ``flush``: a send the brokers refused then stops the commit (at-least-once).
+    """
+
+    def __init__(self, producer: Any) -> None:
+        self.producer = producer
+        self.pending: list[Any] = []
+
+    def send(self, *args: Any, **kwargs: Any) -> Any:
+        """``KafkaProducer.send``, remembered."""
+        future = self.producer.send(*args, **kwargs)
+        self.pending.append(future)
+        return future
+
+    def acknowledge(self, timeout_s: float) -> None:
+        """Flush and check every send since the last call (``acknowledged``)."""
+        pending, self.pending = self.pending, []
+        acknowledged(self.producer, pending, timeout_s)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush and close the producer."""
+        self.producer.close(timeout=timeout)
+
+
 def acknowledged(producer: Any, futures: Sequence[Any], timeout_s: float) -> None:
     """Flush, then raise ``KafkaError`` unless the brokers acknowledged every send.
 

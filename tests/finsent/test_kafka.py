@@ -4,7 +4,7 @@ import pytest
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 from kafka.future import Future
 
-from finsent.kafka import acknowledged
+from finsent.kafka import AckedProducer, acknowledged
 
 
 class Flushed:
@@ -37,3 +37,31 @@ def test_a_refused_send_raises_with_the_brokers_reason() -> None:
 def test_a_send_still_pending_after_the_flush_raises() -> None:
     with pytest.raises(KafkaError, match="not acknowledged in time"):
         acknowledged(Flushed(), [done(), Future()], timeout_s=5)
+
+
+class Sends(Flushed):
+    """A producer whose sends come back as already settled futures, in order."""
+
+    def __init__(self, outcomes: list[Exception | None]) -> None:
+        super().__init__()
+        self.outcomes = outcomes
+        self.sent: list[tuple[object, ...]] = []
+
+    def send(self, *args: object, **kwargs: object) -> Future:
+        self.sent.append(args)
+        return done(self.outcomes.pop(0))
+
+
+def test_acked_producer_checks_each_send_once() -> None:
+    inner = Sends([None, None, MessageSizeTooLargeError("too large"), None])
+    producer = AckedProducer(inner)
+    producer.send("t", value=b"1")
+    producer.send("t", value=b"2")
+    producer.acknowledge(timeout_s=3)  # both acknowledged
+    assert producer.pending == [] and inner.flushes == [3]
+    producer.send("t", value=b"3")
+    with pytest.raises(KafkaError, match="1 of 1 records"):
+        producer.acknowledge(timeout_s=3)
+    producer.send("t", value=b"4")
+    producer.acknowledge(timeout_s=3)  # the refused send is not checked again
+    assert inner.sent == [("t",)] * 4
