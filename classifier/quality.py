@@ -94,8 +94,8 @@ def plain_finetune(
 
 def model_labels(engine: Engine, task: str, texts: Sequence[str]) -> list[str]:
     """The engine's label of one task for each text."""
-    heads = [s.sentiment if task == "sentiment" else s.topic for s in engine.predict(texts)]
-    return [max(head, key=head.__getitem__) for head in heads]
+    scores = engine.predict(texts)
+    return [s.sentiment_label if task == "sentiment" else s.topic_label for s in scores]
 
 
 def reposts(folder: Path, sentiment_csv: Path, topic_csv: Path) -> dict[str, dict[str, Any]]:
