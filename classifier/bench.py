@@ -61,12 +61,17 @@ def _encoder_and_tokenizer(model: Path, base_sized: bool) -> tuple[Any, Any, Any
 def run_engine(
     model: Path, sample: list[str], device: str, int8: bool, base_sized: bool
 ) -> dict[str, Any]:
-    """Items/s of the engine (both heads in one pass), as configured by default or in int8."""
+    """Items/s of the engine (both heads in one pass), in fp32 or in CPU int8.
+
+    ``auto`` says whether the default configuration (``quantize_int8: auto``) picks int8.
+    """
     from classifier import labels
     from classifier.engine import Engine
+    from classifier.int8 import load_calibration, validated
     from classifier.model import ModelSpec, SentimentTopicModel
 
     encoder, tokenizer, loaded = _encoder_and_tokenizer(model, base_sized)
+    calibration = None if base_sized else load_calibration(model)
     if loaded is None:
         spec = ModelSpec(
             "bert-base-random", "0", "random", "full", list(labels.SENTIMENT), list(labels.TOPICS)
@@ -74,7 +79,9 @@ def run_engine(
         net = SentimentTopicModel(encoder, 3, 20)
     else:
         net, spec = loaded
-    engine = Engine(net, tokenizer, spec, device=device, quantize_int8=True if int8 else "auto")
+    engine = Engine(
+        net, tokenizer, spec, device=device, quantize_int8=int8, int8_calibration=calibration
+    )
     engine.warm_up(64, 8192)
     seconds = _timed(lambda: engine.predict(sample), repeat=2)
     if engine.device.type == "cuda":
@@ -85,6 +92,7 @@ def run_engine(
         "items_per_s": len(sample) / seconds,
         "peak_rss_mb": _peak_rss_mb(),
         "int8": engine.int8,
+        "auto": engine.device.type == "cpu" and validated(spec, calibration),
     }
 
 
@@ -137,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--base-sized", action="store_true", help="BERT-base-sized random weights")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
-        "--part", choices=["engine", "engine-int8", "pipelines"], help=argparse.SUPPRESS
+        "--part", choices=["engine-fp32", "engine-int8", "pipelines"], help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
     sample = texts(args.items)
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
         print(json.dumps(out))
         return out
-    parts = ["pipelines", "engine"] + (["engine-int8"] if args.device == "cpu" else [])
+    parts = ["pipelines", "engine-fp32"] + (["engine-int8"] if args.device == "cpu" else [])
     measured: dict[str, Any] = {}
     for part in parts:
         command = [sys.executable, "-m", "classifier.bench", "--part", part,
@@ -163,14 +171,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     pipes = measured["pipelines"]
     best_single = max(pipes["sentiment"]["best"], pipes["topic"]["best"])
     two_tasks = 1 / (1 / pipes["sentiment"]["best"] + 1 / pipes["topic"]["best"])
-    engine = measured["engine"]["items_per_s"]  # the default configuration
+    fp32 = measured["engine-fp32"]["items_per_s"]
     int8 = measured.get("engine-int8", {}).get("items_per_s")
+    auto = measured["engine-fp32"]["auto"]  # the default configuration picks int8
+    engine = int8 if auto and int8 else fp32
     summary = {
         "device": args.device,
         "model": "bert-base-sized (random)" if args.base_sized else str(args.model.name),
         "items": args.items,
         "engine_items_per_s": engine,
-        "engine_int8": measured["engine"]["int8"],
+        "engine_int8": bool(auto),
+        "engine_fp32_items_per_s": fp32,
         "engine_int8_items_per_s": int8,
         "pipeline_items_per_s": best_single,
         "pipeline_batch1_items_per_s": max(
@@ -179,6 +190,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "pipeline_two_task_items_per_s": two_tasks,
         "ratio_single_task": engine / best_single,
         "ratio_two_task": engine / two_tasks,
+        "ratio_single_task_fp32": fp32 / best_single,
+        "ratio_two_task_fp32": fp32 / two_tasks,
         "ratio_single_task_int8": int8 / best_single if int8 else None,
         "ratio_two_task_int8": int8 / two_tasks if int8 else None,
         "peak_rss_mb": {p: measured[p]["peak_rss_mb"] for p in parts},
@@ -191,12 +204,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"engine int8 {summary['engine_int8']} (auto)")  # fmt: skip
         for key in ("pipeline_batch1_items_per_s", "pipeline_items_per_s",
                     "pipeline_two_task_items_per_s", "engine_items_per_s",
-                    "engine_int8_items_per_s"):  # fmt: skip
+                    "engine_fp32_items_per_s", "engine_int8_items_per_s"):  # fmt: skip
             value = summary[key]
             print(f"  {key:<34} {value:10.1f}" if value is not None else f"  {key:<34}        n/a")
         for key in (
             "ratio_single_task",
             "ratio_two_task",
+            "ratio_single_task_fp32",
+            "ratio_two_task_fp32",
             "ratio_single_task_int8",
             "ratio_two_task_int8",
         ):

@@ -30,6 +30,16 @@ def _size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
 
 
+def other_evaluations(folder: Path) -> dict[str, Any] | None:
+    """The "Other evaluations" of the folder's current card, to keep when it is rewritten."""
+    path = folder / "README.md"
+    text = path.read_text() if path.is_file() else ""
+    if "## Other evaluations" not in text:
+        return None
+    block = text.split("## Other evaluations", 1)[1].split("```", 2)[1]
+    return dict(json.loads(block))
+
+
 def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Path:
     """Render README.md from the folder's manifest, training config, metrics and command."""
     manifest = json.loads((folder / "finsent_model.json").read_text())
@@ -161,12 +171,19 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
         lines += [
             "",
             "## CPU int8",
-            f"Per-channel dynamic int8 of the linear layers is **{verdict}** for CPU inference "
-            "(`classifier.quantize_int8: auto`): it is used only when no task loses more than "
-            f"{check['tolerance'] * 100:.1f} accuracy points and at least "
+            f"Int8 ({check.get('quantisation', 'dynamic, per-channel')}, "
+            f"{check.get('activation_bits', 7)}-bit activations) is **{verdict}** for CPU "
+            "inference (`classifier.quantize_int8: auto`): it is used only when no task loses "
+            f"more than {check['tolerance'] * 100:.1f} accuracy points and at least "
             f"{check.get('agreement_required', 0) * 100:.0f}% of the dev labels stay the same "
             "(activations share one scale per batch, so an int8 label can depend on the batch); "
-            "measured by `finsent model check-int8`.",
+            "measured by `finsent model check-int8`"
+            + (
+                ", with input smoothing calibrated on training texts "
+                "(`int8_calibration.safetensors`)."
+                if check.get("calibrated")
+                else "."
+            ),
             "",
             "| task | fp32 acc | int8 acc | fp32 macro-F1 | int8 macro-F1 | same label | n |",
             "|---|---|---|---|---|---|---|",

@@ -224,10 +224,14 @@ def check_int8(
     from classifier.model import ModelLoadError
 
     try:
-        result = int8.check_folder(folder, sentiment_csv, topic_csv)
+        result, calibration = int8.check_folder(folder, sentiment_csv, topic_csv)
     except (ModelLoadError, OSError, ValueError) as exc:
         fail(str(exc), code=2)
-    int8.record(folder, result)
+    int8.record(folder, result, calibration)
+    if (folder / "README.md").is_file() and (folder / "metrics.json").is_file():
+        from classifier.card import other_evaluations, write_model_card
+
+        write_model_card(folder, other_evaluations(folder))  # its CPU int8 section
     verdict = "on" if result["within_tolerance"] else "off"
     typer.echo(f"{folder}: int8 {verdict} for CPU inference (auto): {json.dumps(result)}")
 

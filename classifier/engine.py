@@ -4,7 +4,8 @@ Batches are planned by length (see ``batcher``) so the padded cost stays low; re
 back in input order, and a batched result equals the single-item result. On a GPU the
 forward runs under bf16 (or fp16) autocast with pinned, non-blocking copies while the next batch is
 tokenised on a worker thread; on a CPU torch uses every core and
-per-channel dynamic int8 where the model folder records that it keeps accuracy (``int8``).
+smoothed per-channel dynamic int8 where the model folder records that it keeps its labels
+(``int8``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Engine:
         max_length: int | None = None,
         quantize_int8: bool | Literal["auto"] = False,
         threads: int | None = None,
+        int8_calibration: dict[str, torch.Tensor] | None = None,
     ) -> None:
         if device in (None, "auto"):
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -67,11 +69,13 @@ class Engine:
             if self.device.type != "cuda" or torch.cuda.is_bf16_supported()
             else torch.float16
         )
-        self.int8 = on_cpu and (int8.validated(spec) if quantize_int8 == "auto" else quantize_int8)
+        self.int8 = on_cpu and (
+            int8.validated(spec, int8_calibration) if quantize_int8 == "auto" else quantize_int8
+        )
         if on_cpu:
             torch.set_num_threads(threads or os.cpu_count() or 1)
         if self.int8:
-            model = int8.quantize(model)
+            model = int8.quantize(model, int8_calibration)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.spec = spec
@@ -82,7 +86,8 @@ class Engine:
     def from_folder(cls, folder: Path, device: str | None = None, **options: Any) -> Engine:
         """Load a model folder written by `finsent train`."""
         model, tokenizer, spec = load(folder)
-        return cls(model, tokenizer, spec, device=device, **options)
+        calibration = int8.load_calibration(folder)
+        return cls(model, tokenizer, spec, device=device, int8_calibration=calibration, **options)
 
     def token_lengths(self, texts: Sequence[str]) -> list[int]:
         """Token count of each text after truncation (for sorting and token budgets)."""

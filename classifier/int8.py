@@ -1,25 +1,37 @@
-"""CPU int8: per-channel dynamic quantisation, used only where a model keeps its predictions.
+"""CPU int8: smoothed per-channel dynamic quantisation, used only where a model keeps its labels.
 
-Each output channel of a linear layer gets its own int8 scale (per-tensor scales cost the
-shipped model a point of sentiment accuracy; per-channel about 0.1). Activations are quantised
-with one scale per batch, so a text's scores depend on the texts it is batched with: accuracy
-can hold while individual labels change. Whether a model qualifies is measured, not assumed:
-``check`` scores the model's own dev split in fp32 and in int8 and ``record`` writes the
-accuracy drops and the label agreement into ``finsent_model.json`` (``extra.int8``). The
-engine's ``auto`` setting uses int8 for CPU inference only when that record says no task
-loses more than ``TOLERANCE`` accuracy and at least ``AGREEMENT`` of the labels stay the same.
+Each output channel of a linear layer gets its own int8 scale, and activations are quantised
+with one scale per batch, at 8 bits where the CPU has VNNI (7 elsewhere, as fbgemm needs).
+A BERT's activations carry a few outlier channels that stretch that one scale, so before
+quantising, each layer's input channels are smoothed (SmoothQuant, Xiao et al. 2023): input
+channel j is divided by s_j = max|x_j|^a / max|W_j|^(1-a) and the weight's column j multiplied
+by it, which leaves the float layer's output unchanged and moves the range into the per-channel
+weight scales. The activation maxima come from a calibration pass over training texts and are
+stored in the model folder (``CALIBRATION``). The feed-forward down-projections (inputs after
+GELU) and the heads stay fp32: they are where int8 moved the most labels.
+
+Whether a model qualifies is measured, not assumed: ``check`` scores the model's own dev split
+in fp32 and in int8 and ``record`` writes the accuracy drops and the label agreement into
+``finsent_model.json`` (``extra.int8``). The engine's ``auto`` setting uses int8 for CPU
+inference only when that record says no task loses more than ``TOLERANCE`` accuracy and at
+least ``AGREEMENT`` of the labels stay the same, on a CPU with the recorded activation width.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
+import random
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
 from classifier.data import Example
 from classifier.model import MANIFEST, ModelSpec
@@ -29,39 +41,148 @@ if TYPE_CHECKING:
 
 TOLERANCE = 0.005  # accuracy, absolute (0.5 points)
 AGREEMENT = 0.99  # share of dev labels int8 must leave unchanged
+ALPHA = 0.85  # smoothing strength: the share of an input channel's range moved to the weights
+CALIBRATION = "int8_calibration.safetensors"
+CALIBRATION_TEXTS = 1024
 M = TypeVar("M", bound=nn.Module)
 
 
-def quantize(model: M) -> M:
-    """A copy of the model whose linear layers run int8 with per-output-channel scales."""
+@functools.cache
+def activation_bits() -> int:
+    """8 with VNNI (int32 accumulation); 7 without, where fbgemm's int16 sums could saturate."""
+    vnni = getattr(torch.cpu, "_is_vnni_supported", None)
+    return 8 if vnni is not None and vnni() else 7
+
+
+class Int8Linear(DynamicLinear):
+    """fbgemm's dynamic int8 linear, with the activation width this CPU allows."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Quantise ``x`` with one scale for the batch, multiply in int8, return floats."""
+        y = torch.ops.quantized.linear_dynamic(
+            x, self._packed_params._packed_params, reduce_range=activation_bits() < 8
+        )
+        return y.to(x.dtype)  # type: ignore[no-any-return]
+
+
+class Smoothed(nn.Module):
+    """A linear layer whose weight columns were multiplied by ``scale``; divides its input."""
+
+    def __init__(self, linear: nn.Module, scale: torch.Tensor) -> None:
+        super().__init__()
+        self.linear = linear
+        self.inverse: torch.Tensor
+        self.register_buffer("inverse", 1 / scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The original layer's output, computed from the smoothed weight."""
+        return self.linear(x * self.inverse)  # type: ignore[no-any-return]
+
+
+def _encoder_linears(model: nn.Module) -> dict[str, nn.Linear]:
+    """The encoder's linear layers that int8 runs, by name: all but the FFN down-projections."""
+    encoder = model.get_submodule("encoder")
+    config: Any = encoder.config
+    width = (int(config.intermediate_size), int(config.hidden_size))
+    return {
+        f"encoder.{name}": layer
+        for name, layer in encoder.named_modules()
+        if isinstance(layer, nn.Linear) and (layer.in_features, layer.out_features) != width
+    }
+
+
+def calibrate(
+    model: SentimentTopicModel, tokenizer: Any, spec: ModelSpec, texts: Sequence[str]
+) -> dict[str, torch.Tensor]:
+    """Per input channel, the largest |activation| each int8 layer sees over ``texts`` (fp32)."""
+    from classifier.engine import Engine
+
+    maxima: dict[str, torch.Tensor] = {}
+
+    def observe(name: str) -> Any:
+        def hook(_: nn.Module, inputs: tuple[torch.Tensor, ...], __: Any) -> None:
+            x = inputs[0].detach().float().abs().reshape(-1, inputs[0].shape[-1]).amax(0)
+            maxima[name] = torch.maximum(maxima[name], x) if name in maxima else x
+
+        return hook
+
+    net = copy.deepcopy(model).cpu()
+    hooks = [
+        layer.register_forward_hook(observe(name)) for name, layer in _encoder_linears(net).items()
+    ]
+    try:
+        Engine(net, tokenizer, spec, device="cpu").predict(list(texts))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return maxima
+
+
+def smooth(model: M, calibration: dict[str, torch.Tensor], alpha: float = ALPHA) -> M:
+    """A float copy whose int8 layers take smoothed inputs; its outputs equal the original's."""
+    smoothed = copy.deepcopy(model).cpu()
+    for name, layer in _encoder_linears(smoothed).items():
+        if name not in calibration:
+            continue
+        weight = layer.weight.detach().abs().amax(0).clamp(min=1e-5)
+        scale = (calibration[name].clamp(min=1e-5) ** alpha / weight ** (1 - alpha)).clamp(min=1e-5)
+        with torch.no_grad():
+            layer.weight.mul_(scale)
+        parent, _, attribute = name.rpartition(".")
+        setattr(smoothed.get_submodule(parent), attribute, Smoothed(layer, scale))
+    return smoothed
+
+
+def quantize(model: M, calibration: dict[str, torch.Tensor] | None = None) -> M:
+    """A copy whose encoder layers (but FFN down-projections) run int8, per output channel.
+
+    With ``calibration`` (from ``calibrate``) their inputs are smoothed first.
+    """
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
+    net = smooth(model, calibration) if calibration else copy.deepcopy(model).cpu()
+    spec = {name: per_channel_dynamic_qconfig for name in _encoder_linears(net)}
     with warnings.catch_warnings():  # eager-mode quantisation is deprecated, not removed
         warnings.simplefilter("ignore")
         return quantize_dynamic(  # type: ignore[no-untyped-call, no-any-return]
-            copy.deepcopy(model).cpu(), {nn.Linear: per_channel_dynamic_qconfig}
+            net, spec, mapping={nn.Linear: Int8Linear}, inplace=True
         )
 
 
-def validated(spec: ModelSpec) -> bool:
-    """True when the model folder records int8 within tolerance on every task."""
+def validated(spec: ModelSpec, calibration: dict[str, torch.Tensor] | None) -> bool:
+    """True when the folder records int8 within tolerance, as this CPU and folder would run it."""
     record = spec.extra.get("int8")
-    return isinstance(record, dict) and bool(record.get("within_tolerance"))
+    return (
+        isinstance(record, dict)
+        and bool(record.get("within_tolerance"))
+        and record.get("activation_bits") == activation_bits()
+        and bool(record.get("calibrated")) == (calibration is not None)
+    )
 
 
 def check(
-    model: SentimentTopicModel, tokenizer: Any, spec: ModelSpec, dev: Sequence[Example]
+    model: SentimentTopicModel,
+    tokenizer: Any,
+    spec: ModelSpec,
+    dev: Sequence[Example],
+    calibration: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Per task: dev accuracy and macro-F1 in fp32 and int8, the drop, the label agreement."""
     from classifier.engine import Engine
     from classifier.metrics import report
 
     fp32 = Engine(copy.deepcopy(model).cpu(), tokenizer, spec, device="cpu")
-    int8 = Engine(model, tokenizer, spec, device="cpu", quantize_int8=True)
+    int8 = Engine(
+        model, tokenizer, spec, device="cpu", quantize_int8=True, int8_calibration=calibration
+    )
     result: dict[str, Any] = {
         "tolerance": TOLERANCE,
         "agreement_required": AGREEMENT,
-        "quantisation": "dynamic, per-channel",
+        "quantisation": "dynamic, per-channel"
+        + (f", smoothed (alpha {ALPHA})" if calibration else "")
+        + "; FFN down-projections and heads fp32",
+        "activation_bits": activation_bits(),
+        "calibrated": calibration is not None,
     }
     passed = []
     for task, labels in (("sentiment", spec.sentiment_labels), ("topic", spec.topic_labels)):
@@ -89,19 +210,47 @@ def check(
     return result
 
 
-def record(folder: Path, result: dict[str, Any]) -> None:
-    """Store the check in the folder's manifest (``extra.int8``)."""
+def load_calibration(folder: Path) -> dict[str, torch.Tensor] | None:
+    """The folder's activation maxima, or None where it was never calibrated."""
+    path = folder / CALIBRATION
+    return load_file(str(path)) if path.is_file() else None
+
+
+def record(
+    folder: Path, result: dict[str, Any], calibration: dict[str, torch.Tensor] | None = None
+) -> None:
+    """Store the check in the folder's manifest (``extra.int8``), with its calibration."""
     path = folder / MANIFEST
     manifest = json.loads(path.read_text())
     manifest.setdefault("extra", {})["int8"] = result
+    if calibration is not None:
+        save_file({k: v.contiguous() for k, v in calibration.items()}, str(folder / CALIBRATION))
+    else:
+        (folder / CALIBRATION).unlink(missing_ok=True)
     path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def check_folder(folder: Path, sentiment_csv: Path, topic_csv: Path) -> dict[str, Any]:
-    """``check`` on the dev split the folder's model was trained with (``train_config.json``)."""
+def measure(
+    model: SentimentTopicModel,
+    tokenizer: Any,
+    spec: ModelSpec,
+    train: Sequence[Example],
+    dev: Sequence[Example],
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Calibrate on a fixed sample of the training texts, then ``check`` on the dev split."""
+    texts = sorted({e.text for e in train})
+    sample = random.Random(0).sample(texts, min(CALIBRATION_TEXTS, len(texts)))
+    calibration = calibrate(model, tokenizer, spec, sample)
+    return check(model, tokenizer, spec, dev, calibration), calibration
+
+
+def check_folder(
+    folder: Path, sentiment_csv: Path, topic_csv: Path
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``measure`` on the split the folder's model was trained with (``train_config.json``)."""
     from classifier.model import load
     from classifier.train import folder_examples
 
-    _, dev = folder_examples(folder, sentiment_csv, topic_csv)
+    train, dev = folder_examples(folder, sentiment_csv, topic_csv)
     model, tokenizer, spec = load(folder)
-    return check(model, tokenizer, spec, dev)
+    return measure(model, tokenizer, spec, train, dev)

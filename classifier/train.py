@@ -399,7 +399,8 @@ def train(
     earlier = config.init_from / "metrics.json" if config.init_from is not None else None
     if earlier is not None and earlier.is_file():
         metrics["continued_from"] = json.loads(earlier.read_text())["history"]
-    _write_folder(config, model, tokenizer, spec, dev_examples, metrics, say, command)
+    split = (train_examples, dev_examples)
+    _write_folder(config, model, tokenizer, spec, split, metrics, say, command)
     return metrics
 
 
@@ -408,7 +409,7 @@ def _write_folder(
     model: SentimentTopicModel,
     tokenizer: Any,
     spec: ModelSpec,
-    dev_examples: Sequence[Example],
+    split: tuple[Sequence[Example], Sequence[Example]],
     metrics: dict[str, Any],
     say: Callable[[str], None],
     command: str | None,
@@ -416,8 +417,8 @@ def _write_folder(
     """The model folder: weights, int8 check, metrics, config, command chain and card."""
     save(model, spec, config.output, tokenizer)
     saved, _, saved_spec = load(config.output)  # as served: LoRA merged
-    check = int8.check(saved, tokenizer, saved_spec, dev_examples)
-    int8.record(config.output, check)
+    check, calibration = int8.measure(saved, tokenizer, saved_spec, *split)
+    int8.record(config.output, check, calibration)
     say(f"int8 on CPU: {json.dumps(check)}")
     (config.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}

@@ -208,8 +208,9 @@ class ClassifierSettings(Section):
     )
     quantize_int8: bool | Literal["auto"] = Field(
         "auto",
-        description="CPU only: per-channel dynamic int8 of the linear layers; auto: when the "
-        "model folder records that int8 keeps dev accuracy within 0.5 points and 99% of labels.",
+        description="CPU only: smoothed per-channel dynamic int8 of the encoder's linear layers; "
+        "auto: when the model folder records that int8 keeps dev accuracy within 0.5 points and "
+        "99% of labels.",
     )
     threads: int | None = Field(
         None, ge=1, description="CPU threads for the model (default: every core of the host)."
