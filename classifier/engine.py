@@ -1,11 +1,11 @@
 """Inference: texts in, per-label probabilities of both heads out, in bounded micro-batches.
 
 Batches are planned by length (see ``batcher``) so the padded cost stays low; results come
-back in input order, and a batched result equals the single-item result. On a GPU the
-forward runs under bf16 (or fp16) autocast with pinned, non-blocking copies while the next batch is
-tokenised on a worker thread; on a CPU torch uses every core and
-smoothed per-channel dynamic int8 where the model folder records that it keeps its labels
-(``int8``).
+back in input order, and a batched result equals the single-item result (int8 aside: its
+activations share one scale per batch). On a GPU the forward runs under bf16 (or fp16)
+autocast with pinned, non-blocking copies while the next batch is tokenised on a worker
+thread; on a CPU torch uses every core, and smoothed per-channel dynamic int8 where the model
+folder records that it keeps its labels (``int8``).
 """
 
 from __future__ import annotations
