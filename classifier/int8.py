@@ -34,7 +34,7 @@ from torch import nn
 from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
 from classifier.data import Example
-from classifier.model import MANIFEST, ModelSpec
+from classifier.model import INT8_CALIBRATION, MANIFEST, ModelSpec
 
 if TYPE_CHECKING:
     from classifier.model import SentimentTopicModel
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 TOLERANCE = 0.005  # accuracy, absolute (0.5 points)
 AGREEMENT = 0.99  # share of dev labels int8 must leave unchanged
 ALPHA = 0.85  # smoothing strength: the share of an input channel's range moved to the weights
-CALIBRATION = "int8_calibration.safetensors"
+CALIBRATION = INT8_CALIBRATION
 CALIBRATION_TEXTS = 1024
 M = TypeVar("M", bound=nn.Module)
 
@@ -140,7 +140,7 @@ def quantize(model: M, calibration: dict[str, torch.Tensor] | None = None) -> M:
     """
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    net = smooth(model, calibration) if calibration else copy.deepcopy(model).cpu()
+    net = smooth(model, calibration) if calibration is not None else copy.deepcopy(model).cpu()
     spec = {name: per_channel_dynamic_qconfig for name in _encoder_linears(net)}
     with warnings.catch_warnings():  # eager-mode quantisation is deprecated, not removed
         warnings.simplefilter("ignore")
@@ -179,7 +179,7 @@ def check(
         "tolerance": TOLERANCE,
         "agreement_required": AGREEMENT,
         "quantisation": "dynamic, per-channel"
-        + (f", smoothed (alpha {ALPHA})" if calibration else "")
+        + (f", smoothed (alpha {ALPHA})" if calibration is not None else "")
         + "; FFN down-projections and heads fp32",
         "activation_bits": activation_bits(),
         "calibrated": calibration is not None,

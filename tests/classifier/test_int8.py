@@ -14,7 +14,7 @@ from classifier import int8
 from classifier.card import other_evaluations, write_model_card
 from classifier.data import Example
 from classifier.engine import Engine
-from classifier.model import MANIFEST, load
+from classifier.model import MANIFEST, load, save
 from classifier.train import train
 from finsent.cli import app
 from tests.classifier.test_train import config
@@ -196,3 +196,20 @@ def test_check_int8_command_calibrates_records_and_keeps_the_cards_evaluations(
     assert "## CPU int8" in card and int8.CALIBRATION in card
     assert other_evaluations(out) == {"an earlier evaluation": {"accuracy": 0.5}}
     assert f"| sentiment | {recorded['sentiment']['fp32_accuracy']:.4f} |" in card
+
+
+def test_saving_new_weights_voids_the_int8_record_and_calibration(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    model, tokenizer, spec = load(folder)
+    calibration = int8.calibrate(model, tokenizer, spec, TEXTS)
+    ran = {"activation_bits": int8.activation_bits(), "calibrated": True}
+    int8.record(folder, {"within_tolerance": True, **ran}, calibration)
+    measured = load(folder)[2]
+    assert int8.validated(measured, int8.load_calibration(folder))
+    save(model, measured, folder, tokenizer)  # e.g. a soup or a re-pack into the same folder
+    assert not (folder / int8.CALIBRATION).exists()
+    assert "int8" not in load(folder)[2].extra and "int8" in measured.extra
+    assert not Engine.from_folder(folder, device="cpu", quantize_int8="auto").int8
