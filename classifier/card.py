@@ -179,7 +179,7 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
             "(activations share one scale per batch, so an int8 label can depend on the batch); "
             "measured by `finsent model check-int8`"
             + (
-                ", with input smoothing calibrated on training texts "
+                ", with smoothing scales and outlier channels calibrated on training texts "
                 "(`int8_calibration.safetensors`)."
                 if check.get("calibrated")
                 else "."

@@ -1,20 +1,26 @@
 """CPU int8: smoothed per-channel dynamic quantisation, used only where a model keeps its labels.
 
 Each output channel of a linear layer gets its own int8 scale, and activations are quantised
-with one scale per batch, at 8 bits where the CPU has VNNI (7 elsewhere, as fbgemm needs).
-A BERT's activations carry a few outlier channels that stretch that one scale, so before
-quantising, each layer's input channels are smoothed (SmoothQuant, Xiao et al. 2023): input
-channel j is divided by s_j = max|x_j|^a / max|W_j|^(1-a) and the weight's column j multiplied
-by it, which leaves the float layer's output unchanged and moves the range into the per-channel
-weight scales. The activation maxima come from a calibration pass over training texts and are
-stored in the model folder (``CALIBRATION``). The feed-forward down-projections (inputs after
-GELU) and the heads stay fp32: they are where int8 moved the most labels.
+with one scale per batch, at 8 bits where the CPU has AVX-512 VNNI (7 elsewhere, as fbgemm
+needs). A BERT's activations carry a few outlier channels that stretch that one scale, so
+before quantising, with activation maxima calibrated on training texts and stored in the model
+folder (``CALIBRATION``):
 
-Whether a model qualifies is measured, not assumed: ``check`` scores the model's own dev split
-in fp32 and in int8 and ``record`` writes the accuracy drops and the label agreement into
-``finsent_model.json`` (``extra.int8``). The engine's ``auto`` setting uses int8 for CPU
-inference only when that record says no task loses more than ``TOLERANCE`` accuracy and at
-least ``AGREEMENT`` of the labels stay the same, on a CPU with the recorded activation width.
+- each layer's input channels are smoothed (SmoothQuant, Xiao et al. 2023): input channel j
+  is divided by s_j = max|x_j|^a / max|W_j|^(1-a) and the weight's column j multiplied by it,
+  which leaves the float output unchanged and moves the range into the per-channel weight
+  scales;
+- the feed-forward down-projections (inputs after GELU, where the [CLS] token puts 10-17x the
+  median channel's range into one channel) are split by input channel instead (LLM.int8(),
+  Dettmers et al. 2022): the few channels over ``OUTLIER`` x the median range run in float,
+  the rest in int8. Smoothing them moved more labels.
+
+Without a calibration the layers are quantised as they are and the down-projections stay fp32;
+the heads always do. Whether a model qualifies is measured, not assumed: ``check`` scores the
+model's own dev split in fp32 and in int8 and ``record`` writes the accuracy drops and the label
+agreement into ``finsent_model.json`` (``extra.int8``). The engine's ``auto`` setting uses int8
+for CPU inference only when that record says no task loses more than ``TOLERANCE`` accuracy and
+at least ``AGREEMENT`` of the labels stay the same, on a CPU with the recorded activation width.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ if TYPE_CHECKING:
 TOLERANCE = 0.005  # accuracy, absolute (0.5 points)
 AGREEMENT = 0.99  # share of dev labels int8 must leave unchanged
 ALPHA = 0.85  # smoothing strength: the share of an input channel's range moved to the weights
+OUTLIER = 4.0  # a down-projection input channel over this many times the median range: float
 CALIBRATION = INT8_CALIBRATION
 CALIBRATION_TEXTS = 1024
 M = TypeVar("M", bound=nn.Module)
@@ -79,16 +86,65 @@ class Smoothed(nn.Module):
         return self.linear(x * self.inverse)  # type: ignore[no-any-return]
 
 
+class Decomposed(nn.Module):
+    """A linear layer split by input channel: ``outliers`` in float, the others through ``rest``.
+
+    Its float output equals the original's; ``quantize`` makes ``rest`` int8, so the outlier
+    channels no longer set the batch's one activation scale.
+    """
+
+    def __init__(self, linear: nn.Linear, outliers: torch.Tensor) -> None:
+        super().__init__()
+        weight = linear.weight.detach()
+        keep = torch.ones(weight.shape[1], dtype=weight.dtype)
+        keep[outliers] = 0
+        self.rest = nn.Linear(linear.in_features, linear.out_features, linear.bias is not None)
+        with torch.no_grad():
+            self.rest.weight.copy_(weight * keep)
+            if linear.bias is not None:
+                self.rest.bias.copy_(linear.bias)
+        self.outliers: torch.Tensor
+        self.outlier_weight: torch.Tensor
+        self.keep: torch.Tensor
+        self.register_buffer("outliers", outliers)
+        self.register_buffer("outlier_weight", weight[:, outliers].t().contiguous())
+        self.register_buffer("keep", keep)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``rest`` on the other channels plus the outlier channels' float product."""
+        if not self.outliers.numel():
+            return self.rest(x)  # type: ignore[no-any-return]
+        inlier = self.rest(x * self.keep)
+        return inlier + x.index_select(-1, self.outliers) @ self.outlier_weight  # type: ignore[no-any-return]
+
+
+def _down_projection(layer: nn.Linear, config: Any) -> bool:
+    """The FFN's second layer (intermediate -> hidden), whose inputs come out of GELU."""
+    return (layer.in_features, layer.out_features) == (
+        int(config.intermediate_size),
+        int(config.hidden_size),
+    )
+
+
 def _encoder_linears(model: nn.Module) -> dict[str, nn.Linear]:
-    """The encoder's linear layers that int8 runs, by name: all but the FFN down-projections."""
+    """Every linear layer of the encoder, by name (the heads are outside it)."""
     encoder = model.get_submodule("encoder")
-    config: Any = encoder.config
-    width = (int(config.intermediate_size), int(config.hidden_size))
     return {
         f"encoder.{name}": layer
         for name, layer in encoder.named_modules()
-        if isinstance(layer, nn.Linear) and (layer.in_features, layer.out_features) != width
+        if isinstance(layer, nn.Linear)
     }
+
+
+def _int8_layers(model: nn.Module) -> list[str]:
+    """The encoder layers ``quantize`` makes int8: all but down-projections not decomposed."""
+    config = model.get_submodule("encoder").config
+    return [
+        name
+        for name, layer in _encoder_linears(model).items()
+        if not _down_projection(layer, config)
+        or isinstance(model.get_submodule(name.rpartition(".")[0]), Decomposed)
+    ]
 
 
 def calibrate(
@@ -115,33 +171,41 @@ def calibrate(
     finally:
         for hook in hooks:
             hook.remove()
-    return maxima
+    return {name: x.clone() for name, x in maxima.items()}  # plain tensors, not inference ones
 
 
-def smooth(model: M, calibration: dict[str, torch.Tensor], alpha: float = ALPHA) -> M:
-    """A float copy whose int8 layers take smoothed inputs; its outputs equal the original's."""
-    smoothed = copy.deepcopy(model).cpu()
-    for name, layer in _encoder_linears(smoothed).items():
+def prepare(model: M, calibration: dict[str, torch.Tensor], alpha: float = ALPHA) -> M:
+    """A float copy ready for int8 whose outputs equal the original's.
+
+    Calibrated layers get smoothed inputs, and calibrated down-projections are decomposed.
+    """
+    prepared = copy.deepcopy(model).cpu()
+    config = prepared.get_submodule("encoder").config
+    for name, layer in _encoder_linears(prepared).items():
         if name not in calibration:
             continue
-        weight = layer.weight.detach().abs().amax(0).clamp(min=1e-5)
-        scale = (calibration[name].clamp(min=1e-5) ** alpha / weight ** (1 - alpha)).clamp(min=1e-5)
-        with torch.no_grad():
-            layer.weight.mul_(scale)
+        maxima = calibration[name]
+        wrapped: nn.Module
+        if _down_projection(layer, config):
+            outliers = torch.nonzero(maxima > OUTLIER * maxima.median()).flatten()
+            wrapped = Decomposed(layer, outliers)
+        else:
+            weight = layer.weight.detach().abs().amax(0).clamp(min=1e-5)
+            scale = (maxima.clamp(min=1e-5) ** alpha / weight ** (1 - alpha)).clamp(min=1e-5)
+            with torch.no_grad():
+                layer.weight.mul_(scale)
+            wrapped = Smoothed(layer, scale)
         parent, _, attribute = name.rpartition(".")
-        setattr(smoothed.get_submodule(parent), attribute, Smoothed(layer, scale))
-    return smoothed
+        setattr(prepared.get_submodule(parent), attribute, wrapped)
+    return prepared
 
 
 def quantize(model: M, calibration: dict[str, torch.Tensor] | None = None) -> M:
-    """A copy whose encoder layers (but FFN down-projections) run int8, per output channel.
-
-    With ``calibration`` (from ``calibrate``) their inputs are smoothed first.
-    """
+    """A copy whose encoder layers run int8, per output channel (``prepare``d if calibrated)."""
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    net = smooth(model, calibration) if calibration is not None else copy.deepcopy(model).cpu()
-    spec = {name: per_channel_dynamic_qconfig for name in _encoder_linears(net)}
+    net = prepare(model, calibration) if calibration is not None else copy.deepcopy(model).cpu()
+    spec = {name: per_channel_dynamic_qconfig for name in _int8_layers(net)}
     with warnings.catch_warnings():  # eager-mode quantisation is deprecated, not removed
         warnings.simplefilter("ignore")
         return quantize_dynamic(  # type: ignore[no-untyped-call, no-any-return]
@@ -178,9 +242,12 @@ def check(
     result: dict[str, Any] = {
         "tolerance": TOLERANCE,
         "agreement_required": AGREEMENT,
-        "quantisation": "dynamic, per-channel"
-        + (f", smoothed (alpha {ALPHA})" if calibration is not None else "")
-        + "; FFN down-projections and heads fp32",
+        "quantisation": (
+            f"dynamic, per-channel, smoothed (alpha {ALPHA}); FFN down-projections int8 but for "
+            f"input channels over {OUTLIER:g}x the median range; heads fp32"
+            if calibration is not None
+            else "dynamic, per-channel; FFN down-projections and heads fp32"
+        ),
         "activation_bits": activation_bits(),
         "calibrated": calibration is not None,
     }

@@ -208,8 +208,8 @@ class ClassifierSettings(Section):
     )
     quantize_int8: bool | Literal["auto"] = Field(
         "auto",
-        description="CPU only: per-channel dynamic int8 of the encoder's linear layers (FFN "
-        "down-projections stay fp32; inputs smoothed where the folder holds a calibration); "
+        description="CPU only: per-channel dynamic int8 of the encoder's linear layers "
+        "(calibrated where the folder holds a calibration, else FFN down-projections stay fp32); "
         "auto: when the model folder records that int8 keeps dev accuracy within 0.5 points and "
         "99% of labels, measured with the activation width this CPU runs (8 bits needs "
         "AVX-512 VNNI).",

@@ -37,24 +37,67 @@ def _is_down_projection(layer: nn.Module) -> bool:
     return (getattr(layer, "in_features", 0), getattr(layer, "out_features", 0)) == (64, 32)
 
 
-def test_quantize_makes_encoder_layers_int8_per_channel_but_down_projections(
+DOWN = "encoder.encoder.layer.{}.output.dense"  # the tiny model's FFN down-projections: 64 -> 32
+
+
+def _per_channel(layers: list[int8.Int8Linear]) -> bool:
+    weights = [layer.weight() for layer in layers]  # type: ignore[no-untyped-call]
+    return all(
+        w.qscheme() == torch.per_channel_affine and w.q_per_channel_scales().numel() == w.shape[0]
+        for w in weights
+    )
+
+
+def test_quantize_without_calibration_keeps_down_projections_and_heads_fp32(
     tiny_model_dir: Path,
 ) -> None:
     model, _, _ = load(tiny_model_dir)
     quantised = int8.quantize(model)
     dynamic = [m for m in quantised.modules() if isinstance(m, int8.Int8Linear)]
-    floats = [m for m in quantised.modules() if type(m) is nn.Linear]
+    floats = {n for n, m in quantised.named_modules() if type(m) is nn.Linear}
     # per layer: query, key, value, attention output, FFN up (+ the pooler); 2 layers
-    assert len(dynamic) == 2 * 5 + 1
-    for layer in dynamic:
-        weight = layer.weight()  # type: ignore[no-untyped-call]
-        assert weight.qscheme() == torch.per_channel_affine
-        assert weight.q_per_channel_scales().numel() == weight.shape[0]
-    assert sorted(sum(p.numel() for p in m.parameters()) for m in floats) == sorted(
-        [3 * 32 + 3, 20 * 32 + 20] + [32 * 64 + 32] * 2
-    ), "the two heads and the two FFN down-projections stay fp32"
-    assert all(_is_down_projection(m) for m in floats if m.out_features == 32)
+    assert len(dynamic) == 2 * 5 + 1 and _per_channel(dynamic)
+    assert floats == {"sentiment_head", "topic_head", DOWN.format(0), DOWN.format(1)}
     assert any(isinstance(m, nn.Linear) for m in model.modules()), "the original is untouched"
+
+
+def test_quantize_with_calibration_smooths_and_splits_off_outlier_channels(
+    tiny_model_dir: Path,
+) -> None:
+    model, tokenizer, spec = load(tiny_model_dir)
+    calibration = int8.calibrate(model, tokenizer, spec, TEXTS)
+    calibration[DOWN.format(1)][[5, 9]] = 100 * calibration[DOWN.format(1)].median()
+    quantised = int8.quantize(model, calibration)
+    dynamic = [m for m in quantised.modules() if isinstance(m, int8.Int8Linear)]
+    assert len(dynamic) == 2 * 6 + 1 and _per_channel(dynamic), "down-projections too"
+    floats = {n for n, m in quantised.named_modules() if type(m) is nn.Linear}
+    assert floats == {"sentiment_head", "topic_head"}
+    split = [quantised.get_submodule(DOWN.format(i)) for i in (0, 1)]
+    assert all(isinstance(m, int8.Decomposed) for m in split)
+    assert [m.outliers.tolist() for m in split] == [  # type: ignore[operator]
+        torch.nonzero(calibration[DOWN.format(0)] > 4 * calibration[DOWN.format(0)].median())
+        .flatten()
+        .tolist(),
+        [5, 9],
+    ]
+    smoothed = [m for m in quantised.modules() if isinstance(m, int8.Smoothed)]
+    assert len(smoothed) == 2 * 5 + 1
+
+
+def test_decomposition_keeps_the_float_output_and_cuts_the_int8_error() -> None:
+    torch.manual_seed(0)
+    layer = nn.Linear(64, 16)
+    x = torch.randn(200, 64)
+    x[:3, 7] = 60.0  # one channel, a few tokens: a [CLS]-like outlier
+    split = int8.Decomposed(layer, torch.tensor([7]))
+    with torch.no_grad():
+        torch.testing.assert_close(split(x), layer(x), rtol=1e-5, atol=1e-5)
+        split.rest = int8.Int8Linear.from_float(_with_qconfig(split.rest))  # type: ignore[no-untyped-call]
+        plain = int8.Int8Linear.from_float(_with_qconfig(layer))  # type: ignore[no-untyped-call]
+        reference = layer(x)[3:]  # the ordinary tokens
+        error = float((split(x)[3:] - reference).abs().mean())
+        plain_error = float((plain(x)[3:] - reference).abs().mean())
+    assert error < 0.5 * plain_error
 
 
 def test_int8_linear_uses_the_activation_width_of_this_cpu() -> None:
@@ -84,8 +127,8 @@ def test_calibration_observes_every_int8_layer_input(tiny_model_dir: Path) -> No
     model, tokenizer, spec = load(tiny_model_dir)
     calibration = int8.calibrate(model, tokenizer, spec, TEXTS)
     quantised_names = {
-        n.removesuffix(".linear")
-        for n, m in int8.quantize(model).named_modules()
+        n.removesuffix(".linear").removesuffix(".rest")
+        for n, m in int8.quantize(model, calibration).named_modules()
         if isinstance(m, int8.Int8Linear)
     }
     assert set(calibration) == quantised_names
@@ -103,22 +146,26 @@ def test_calibration_observes_every_int8_layer_input(tiny_model_dir: Path) -> No
     assert all(bool((calibration[n] >= alone[n]).all()) for n in calibration), "a running max"
 
 
-def test_smoothing_keeps_the_float_outputs_and_narrows_the_activation_range(
+def test_prepare_keeps_the_float_outputs_and_narrows_the_activation_range(
     tiny_model_dir: Path,
 ) -> None:
     model, tokenizer, spec = load(tiny_model_dir)
     calibration = int8.calibrate(model, tokenizer, spec, TEXTS)
-    smoothed = int8.smooth(model, calibration)
-    assert sum(isinstance(m, int8.Smoothed) for m in smoothed.modules()) == len(calibration)
+    calibration[DOWN.format(0)][3] = 100 * calibration[DOWN.format(0)].median()
+    prepared = int8.prepare(model, calibration)
+    wrapped = [m for m in prepared.modules() if isinstance(m, int8.Smoothed | int8.Decomposed)]
+    assert len(wrapped) == len(calibration)
     batch = tokenizer(TEXTS, truncation=True, max_length=64, padding=True, return_tensors="pt")
     with torch.inference_mode():
         before = model(batch["input_ids"], batch["attention_mask"])
-        after = smoothed(batch["input_ids"], batch["attention_mask"])
+        after = prepared(batch["input_ids"], batch["attention_mask"])
     for a, b in zip(before, after, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-    seen = int8.calibrate(smoothed, tokenizer, spec, TEXTS)  # inputs as the int8 layers get them
-    for name, maxima in calibration.items():
-        narrowed = seen[f"{name}.linear"]
+    seen = int8.calibrate(prepared, tokenizer, spec, TEXTS)  # inputs as the int8 layers get them
+    smoothed = [name for name in calibration if f"{name}.linear" in seen]
+    assert len(smoothed) == len(calibration) - 2
+    for name in smoothed:
+        narrowed, maxima = seen[f"{name}.linear"], calibration[name]
         assert float(narrowed.max() / narrowed.min()) < float(maxima.max() / maxima.min())
 
 
