@@ -139,3 +139,27 @@ def report(
     draw(series, start, until, output)
     marked = sum(len(s.alerts) for s in series)
     typer.echo(f"wrote {output}: {len(series)} keys, {marked} alerts marked")
+
+
+def alert(config: ConfigOption = None) -> None:
+    """Run the alert stage: scored -> keyed by alert key -> surge detectors -> alert events."""
+    from finsent.cli.run_cmd import run_single
+
+    run_single("alert", config)
+
+
+def deliver(config: ConfigOption = None) -> None:
+    """Run the deliver stage: alert events -> Elasticsearch and signed webhooks."""
+    from finsent.cli.run_cmd import run_single
+
+    run_single("deliver", config)
+
+
+def register(app: typer.Typer) -> None:
+    """The alerting commands (entry point ``finsent.commands:alerting``)."""
+    app.add_typer(kibana_app, name="kibana")
+    app.add_typer(alerts_app, name="alerts")
+    app.command("report")(report)
+    app.command("backtest")(backtest)
+    app.command("alert")(alert)
+    app.command("deliver")(deliver)

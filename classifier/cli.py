@@ -327,3 +327,19 @@ def soup_models(
         for task, r in result.items()
     }
     typer.echo(json.dumps({"output": str(output), "dev_score": round(score, 4), "dev": summary}))
+
+
+def register(app: typer.Typer) -> None:
+    """The classifier commands (entry point ``finsent.commands:classifier``)."""
+    app.command("train")(train)
+    app.command("eval")(evaluate)
+    app.command("classify")(classify)
+    bench_app = typer.Typer(help="Benchmarks (ratios against a baseline run alongside).")
+    bench_app.command("classifier")(bench)
+    bench_app.command("quality")(quality)
+    app.add_typer(bench_app, name="bench")
+    model_app = typer.Typer(help="Model folders.")
+    model_app.command("pack")(pack_model)
+    model_app.command("check-int8")(check_int8)
+    model_app.command("soup")(soup_models)
+    app.add_typer(model_app, name="model")

@@ -1,55 +1,23 @@
 """`finsent run`: every stage in one supervised process.
 
-Stages are found by dotted path (``STAGES``) so that this package never imports a later
-stage at module level. Each stage runs in its own thread; one that crashes is reported and
-restarted with capped exponential backoff, never left silently dead. SIGTERM sets the stop
-event: stages finish their batch, commit and close within the shutdown deadline.
+Stages are found through the registry (``finsent.registry``: the entry points the stage
+packages declare), so this package never imports a stage. Each stage runs in its own
+thread; one that crashes is reported and restarted with capped exponential backoff, never
+left silently dead. SIGTERM sets the stop event: stages finish their batch, commit and
+close within the shutdown deadline.
 """
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from finsent import telemetry
 from finsent.config import Settings
 from finsent.health import Health
-
-STAGES = {
-    "ingest": "ingest.stage:IngestStage",
-    "classify": "classifier.stage:ClassifyStage",
-    "index": "alerting.indexer:IndexStage",
-    "alert": "alerting.stage:AlertStage",
-    "deliver": "alerting.deliver:DeliverStage",
-}
-
-
-class Stage(Protocol):
-    """Lifecycle of a pipeline stage."""
-
-    name: str
-
-    def setup(self) -> None:
-        """Connect, load models, join consumer groups."""
-        ...
-
-    def run(self, stop: threading.Event) -> None:
-        """Work until ``stop`` is set."""
-        ...
-
-    def close(self) -> None:
-        """Flush, commit, release."""
-        ...
-
-
-def load_stage(name: str, settings: Settings) -> Stage:
-    """Instantiate a stage by name."""
-    module_name, _, class_name = STAGES[name].partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    stage: Stage = cls(settings)
-    return stage
+from finsent.registry import load_stage, stage_names
+from finsent.stage import Stage
 
 
 class Supervisor:
@@ -58,9 +26,10 @@ class Supervisor:
     def __init__(
         self, settings: Settings, names: list[str], log: Any, health: Health | None = None
     ) -> None:
-        unknown = sorted(set(names) - set(STAGES))
+        known = stage_names()
+        unknown = sorted(set(names) - set(known))
         if unknown:
-            raise ValueError(f"unknown stages {unknown}; known: {sorted(STAGES)}")
+            raise ValueError(f"unknown stages {unknown}; known: {known}")
         self.settings = settings
         self.names = names
         self.log = log

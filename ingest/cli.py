@@ -89,3 +89,9 @@ def replay(
             f"finsent: some recordings could not be read: {', '.join(errors) or 'setup'}", err=True
         )
         raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """The ingest commands (entry point ``finsent.commands:ingest``)."""
+    app.command("ingest")(ingest)
+    app.command("replay")(replay)

@@ -1,60 +1,52 @@
-"""The `finsent` command line."""
+"""The `finsent` command line.
+
+The root app holds the contract's own commands (config, stack, kafka, es, run); every other
+command comes from the ``finsent.commands`` entry points the stage packages declare
+(``finsent.registry``). The app is built on first use, so importing ``finsent.cli`` (or any
+stage's command module, which imports ``finsent.cli.common``) never imports a stage.
+"""
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import typer
 
-from alerting.cli import alerts_app, backtest, kibana_app, report
-from classifier.cli import (
-    bench,
-    check_int8,
-    classify,
-    evaluate,
-    pack_model,
-    quality,
-    soup_models,
-    train,
-)
 from finsent.cli.config_cmd import app as config_app
-from finsent.cli.run_cmd import alert, deliver, run
+from finsent.cli.run_cmd import run
 from finsent.cli.setup_cmd import es_app, kafka_app
 from finsent.cli.stack_cmd import app as stack_app
-from ingest.cli import ingest, replay
+from finsent.registry import command_registrars
 
-app = typer.Typer(
-    name="finsent",
-    help="Real-time financial sentiment monitoring: feeds -> Kafka -> BERT -> surge alerts.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(config_app, name="config")
-app.add_typer(stack_app, name="stack")
-app.add_typer(kafka_app, name="kafka")
-app.add_typer(es_app, name="es")
-app.add_typer(kibana_app, name="kibana")
-app.add_typer(alerts_app, name="alerts")
-app.command("report")(report)
-app.command("run")(run)
-app.command("ingest")(ingest)
-app.command("replay")(replay)
-app.command("train")(train)
-app.command("eval")(evaluate)
-app.command("classify")(classify)
-app.command("backtest")(backtest)
-app.command("alert")(alert)
-app.command("deliver")(deliver)
-bench_app = typer.Typer(help="Benchmarks (ratios against a baseline run alongside).")
-bench_app.command("classifier")(bench)
-bench_app.command("quality")(quality)
-app.add_typer(bench_app, name="bench")
-model_app = typer.Typer(help="Model folders.")
-model_app.command("pack")(pack_model)
-model_app.command("check-int8")(check_int8)
-model_app.command("soup")(soup_models)
-app.add_typer(model_app, name="model")
+
+@functools.cache
+def build_app() -> typer.Typer:
+    """The root app with every registered command."""
+    root = typer.Typer(
+        name="finsent",
+        help="Real-time financial sentiment monitoring: feeds -> Kafka -> BERT -> surge alerts.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    root.add_typer(config_app, name="config")
+    root.add_typer(stack_app, name="stack")
+    root.add_typer(kafka_app, name="kafka")
+    root.add_typer(es_app, name="es")
+    root.command("run")(run)
+    for register in command_registrars():
+        register(root)
+    return root
+
+
+def __getattr__(name: str) -> Any:
+    """``finsent.cli.app``: the built root app (built on first access)."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    build_app()()

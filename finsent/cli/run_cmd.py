@@ -14,12 +14,13 @@ from kafka.errors import KafkaError
 from finsent.cli.common import ConfigOption, fail, settings_or_exit
 from finsent.config import ConfigError, Settings, load_settings
 from finsent.console import ConsoleSummary
-from finsent.daemon import Supervisor, load_stage
+from finsent.daemon import Supervisor
 from finsent.errors import SetupError
 from finsent.es import install_templates, make_client
 from finsent.health import Health, HealthServer, LagMonitor
 from finsent.kafka import ensure_topics, make_admin
 from finsent.logs import configure, get_logger
+from finsent.registry import RegistryError, load_stage
 from finsent.signals import stop_on_signals
 
 
@@ -94,21 +95,21 @@ def start_health_server(settings: Settings, health: Health, log: Any) -> HealthS
 def reload_on_hangup(config: Path | None, supervisor: Supervisor, log: Any) -> None:
     """SIGHUP: re-read the config; restart ingest and alert with the new sources and rules.
 
-    A bad config or rules file is reported and the running stages keep their settings.
-    Each restarted stage closes cleanly first (ingest state and detector snapshots are
-    durable), so nothing is lost.
+    A bad config or rules file is reported and the running stages keep their settings: each
+    stage to restart is built once from the new settings first (construction validates, e.g.
+    the alert stage loads its rules, and does no I/O). Each restarted stage closes cleanly
+    first (ingest state and detector snapshots are durable), so nothing is lost.
     """
 
     def _on_hangup(_signum: int, _frame: FrameType | None) -> None:
+        names: list[str] = [n for n in ("ingest", "alert") if n in supervisor.names]
         try:
             settings = load_settings(config)
-            from alerting.rules import load_rules
-
-            load_rules(settings.alerting.rules_file)
-        except (ConfigError, ValueError) as exc:
+            for name in names:
+                load_stage(name, settings)
+        except (ConfigError, ValueError, SetupError) as exc:
             log.error("reload refused, keeping the running config", error=str(exc))
             return
-        names: list[str] = [n for n in ("ingest", "alert") if n in supervisor.names]
         log.info("reloading", stages=names)
         supervisor.reload(settings, names)
 
@@ -123,7 +124,7 @@ def run_single(name: str, config: ConfigOption) -> None:
     try:
         stage = load_stage(name, settings)
         stage.setup()
-    except (ValueError, SetupError) as exc:  # bad rules, a missing model: named in the message
+    except (ValueError, SetupError, RegistryError) as exc:  # bad rules, a missing model
         fail(str(exc), code=2)
     except KafkaError as exc:
         fail(f"Kafka at {settings.kafka.bootstrap_servers} is not usable: {exc}")
@@ -133,13 +134,3 @@ def run_single(name: str, config: ConfigOption) -> None:
     finally:
         stage.close()
     log.info("stopped")
-
-
-def alert(config: ConfigOption = None) -> None:
-    """Run the alert stage: scored -> keyed by alert key -> surge detectors -> alert events."""
-    run_single("alert", config)
-
-
-def deliver(config: ConfigOption = None) -> None:
-    """Run the deliver stage: alert events -> Elasticsearch and signed webhooks."""
-    run_single("deliver", config)

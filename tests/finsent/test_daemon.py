@@ -4,7 +4,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from finsent import daemon
+from finsent import daemon, registry
 from finsent.config import Settings
 
 
@@ -41,13 +41,7 @@ class Flaky:
 
 
 def test_crashed_stage_is_reported_and_restarted(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-    import types
-
-    module = types.ModuleType("flaky_stage")
-    module.Flaky = Flaky  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "flaky_stage", module)
-    monkeypatch.setitem(daemon.STAGES, "flaky", "flaky_stage:Flaky")
+    monkeypatch.setitem(registry._registered, "flaky", Flaky)
     log = Events()
     supervisor = daemon.Supervisor(Settings(), ["flaky"], log)
     supervisor.start()
@@ -91,14 +85,7 @@ class Recorder:
 def test_reload_restarts_the_named_stages_with_the_new_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import sys
-    import types
-
-    module = types.ModuleType("recorder_stage")
-    module.Recorder = Recorder  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "recorder_stage", module)
-    monkeypatch.setitem(daemon.STAGES, "recorder", "recorder_stage:Recorder")
-    monkeypatch.setitem(daemon.STAGES, "flaky", "flaky_stage:Flaky")
+    monkeypatch.setitem(registry._registered, "recorder", Recorder)
     supervisor = daemon.Supervisor(Settings(), ["recorder"], Events())
     supervisor.start()
 
