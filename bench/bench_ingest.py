@@ -6,7 +6,7 @@
     feedparser's parse alone on the same bytes (target <= 1.5x feedparser's time).
 (c) Peak RSS with seen-id state and HTTP validators for 10,000 feeds.
 
-    .venv/bin/python bench/ingest.py [--json]     (needs `finsent stack up`)
+    .venv/bin/python bench/bench_ingest.py [--json]     (needs `finsent stack up`)
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import resource
-import sys
 import tempfile
 import time
 import uuid
@@ -24,24 +23,23 @@ from pathlib import Path
 
 import feedparser
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-
-from finsent.config import Settings  # noqa: E402
-from finsent.config_sources import ReplaySourceConfig  # noqa: E402
-from finsent.kafka import ensure_topics  # noqa: E402
-from ingest.items import ItemFactory  # noqa: E402
-from ingest.privacy import AuthorPseudonymiser  # noqa: E402
-from ingest.producer import ItemProducer  # noqa: E402
-from ingest.service import Ingestor  # noqa: E402
-from ingest.sources.base import SourceContext  # noqa: E402
-from ingest.sources.replay import (  # noqa: E402
+from finsent.config import Settings
+from finsent.config_sources import ReplaySourceConfig
+from finsent.datadir import data_dir
+from finsent.kafka import ensure_topics
+from ingest.items import ItemFactory
+from ingest.privacy import AuthorPseudonymiser
+from ingest.producer import ItemProducer
+from ingest.service import Ingestor
+from ingest.sources.base import SourceContext
+from ingest.sources.replay import (
     ReplaySource,
     load_recording,
 )
-from ingest.state import StateStore  # noqa: E402
+from ingest.state import StateStore
 
-DATA = ROOT.parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = data_dir()
 
 
 def replay_throughput(settings: Settings, rounds: int) -> dict[str, float]:

@@ -60,6 +60,11 @@ class EventTimeAligner(Generic[T]):
         """Records of a partition waiting to be released."""
         return len(self.buffers.get(tp, ()))
 
+    def first_offset(self, tp: Any) -> int | None:
+        """The offset of the partition's oldest buffered record (None: nothing buffered)."""
+        buffer = self.buffers.get(tp)
+        return int(buffer[0][1].offset) if buffer else None
+
     def caught_up(self, tp: Any) -> bool:
         """The consumer has read everything the partition had at the last fetch."""
         highwater = self.consumer.highwater(tp)

@@ -17,7 +17,7 @@ from finsent import telemetry
 from finsent.config import Settings
 from finsent.health import Health
 from finsent.registry import load_stage, stage_names
-from finsent.stage import Stage
+from finsent.stage.base import Stage
 
 
 class Supervisor:

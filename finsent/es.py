@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
 from finsent.config import ElasticsearchSettings
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "deploy" / "elasticsearch"
+TEMPLATES_DIR: Traversable = resources.files("finsent.resources") / "elasticsearch"
+"""The index templates, shipped in the wheel as package data (``finsent/resources``)."""
 
 
 def make_client(settings: ElasticsearchSettings, **overrides: Any) -> Elasticsearch:
@@ -29,21 +31,24 @@ def make_client(settings: ElasticsearchSettings, **overrides: Any) -> Elasticsea
     return Elasticsearch(**(options | overrides))
 
 
-def load_templates(prefix: str, directory: Path = TEMPLATES_DIR) -> dict[str, dict[str, Any]]:
-    """Composable index templates shipped in ``deploy/elasticsearch``, for ``prefix``.
+def load_templates(
+    prefix: str, directory: Traversable = TEMPLATES_DIR
+) -> dict[str, dict[str, Any]]:
+    """Composable index templates shipped in ``finsent/resources/elasticsearch``, for ``prefix``.
 
     The files are written for the default prefix ``finsent``; index patterns and aliases are
     renamed to the configured one.
     """
     templates = {}
-    for path in sorted(directory.glob("*.template.json")):
+    paths = [p for p in directory.iterdir() if p.name.endswith(".template.json")]
+    for path in sorted(paths, key=lambda p: p.name):
         text = path.read_text(encoding="utf-8").replace('"finsent-', f'"{prefix}-')
         templates[f"{prefix}-{path.name.removesuffix('.template.json')}"] = json.loads(text)
     return templates
 
 
 def install_templates(
-    client: Elasticsearch, prefix: str, directory: Path = TEMPLATES_DIR
+    client: Elasticsearch, prefix: str, directory: Traversable = TEMPLATES_DIR
 ) -> list[str]:
     """Install (idempotently overwrite) every shipped template under ``prefix``.
 

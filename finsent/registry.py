@@ -21,7 +21,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from finsent.config import Settings
-from finsent.stage import Stage, StageFactory
+from finsent.stage.base import Stage, StageFactory
 
 STAGE_GROUP = "finsent.stages"
 COMMAND_GROUP = "finsent.commands"

@@ -40,12 +40,17 @@ UtcDatetime = Annotated[
 
 
 class SchemaError(ValueError):
-    """A message that cannot be accepted; ``reason`` is what the dead-letter record stores."""
+    """A message that cannot be accepted; ``reason`` is what the dead-letter record stores.
 
-    def __init__(self, reason: str, payload: bytes | None = None) -> None:
+    ``kind`` is one of a few fixed words (``json``, ``version``, ``invalid``): the
+    ``reason`` label of ``finsent_dead_letters_total``.
+    """
+
+    def __init__(self, reason: str, payload: bytes | None = None, kind: str = "invalid") -> None:
         super().__init__(reason)
         self.reason = reason
         self.payload = payload
+        self.kind = kind
 
 
 class Message(BaseModel):
@@ -181,15 +186,18 @@ def decode(model: type[M], payload: bytes | str) -> M:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "<message>"
+        kind = "invalid"
         if first["loc"] == ("schema_version",):
             reason = f"unsupported schema_version (this build reads {SCHEMA_VERSION})"
+            kind = "version"
         elif first["type"] == "json_invalid":
             reason = f"not valid JSON: {first['msg']}"
+            kind = "json"
         else:
             reason = f"{model.__name__}.{loc}: {first['msg']}"
         if exc.error_count() > 1:
             reason += f" (+{exc.error_count() - 1} more)"
-        raise SchemaError(reason, raw) from None
+        raise SchemaError(reason, raw, kind) from None
 
 
 def make_item_id(source: str, key: str) -> str:

@@ -1,6 +1,6 @@
 """Prometheus metrics of the pipeline stages (prefix ``finsent_``) and recent alerts.
 
-Ingest keeps its own ``finsent_ingest_*`` metrics in ``ingest/metrics.py``; everything else
+Ingest keeps its own ``finsent_ingest_*`` metrics in ``ingest/telemetry.py``; everything else
 is declared here, so every name is in one place. Queue time (fetched -> classified) and
 inference time are separate histograms; batch size is measured in items and in tokens.
 """
@@ -21,7 +21,9 @@ CONSUMER_LAG = Gauge(
 PROCESSED = Counter(
     "finsent_stage_records_total", "Records a stage finished (produced/indexed/routed).", ["stage"]
 )
-DEAD_LETTERS = Counter("finsent_dead_letters_total", "Records dead-lettered.", ["stage"])
+DEAD_LETTERS = Counter(
+    "finsent_dead_letters_total", "Records dead-lettered, by kind of reason.", ["stage", "reason"]
+)
 BATCH_ITEMS = Histogram(
     "finsent_classify_batch_items", "Items per forward pass.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
@@ -43,9 +45,6 @@ WEBHOOK_DELIVERIES = Counter(
     "finsent_webhook_deliveries_total",
     "Webhook attempts by outcome (delivered, retry, dead).",
     ["endpoint", "outcome"],
-)
-LATE_ENTRIES = Counter(
-    "finsent_alert_late_entries_total", "Entries whose window had closed (not counted)."
 )
 
 

@@ -13,26 +13,20 @@ from typing import Any
 
 import feedparser
 
+from ingest.errors import SourceError
+
 ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 TICKER = re.compile(r"^[A-Z]{1,5}(\.[A-Z])?$")
 
 
-class FeedError(ValueError):
-    """Bytes that hold no feed; ``reason`` is a short label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-
-
 def parse_feed(body: bytes, content_type: str = "") -> list[dict[str, Any]]:
     """Entries as dicts with guid, url, title, text, published, author, symbols."""
     if not body.strip():
-        raise FeedError("empty_body", "the response body is empty")
+        raise SourceError("empty_body", "the response body is empty")
     if ENTITY_DECL.search(body[:65536]):
-        raise FeedError("xml_entities", "the document declares XML entities; refused")
+        raise SourceError("xml_entities", "the document declares XML entities; refused")
     if b"<urlset" in body[:2048]:
         return _parse_news_sitemap(body)
     headers = {"content-type": content_type} if content_type else {}
@@ -40,7 +34,7 @@ def parse_feed(body: bytes, content_type: str = "") -> list[dict[str, Any]]:
     if not parsed.get("version"):
         problem = parsed.get("bozo_exception")
         detail = f"{type(problem).__name__}: {problem}" if problem else "no RSS/Atom root"
-        raise FeedError("malformed" if problem else "not_a_feed", detail)
+        raise SourceError("malformed" if problem else "not_a_feed", detail)
     symbols = _symbol_categories(body)
     entries = []
     for entry in parsed.entries:
@@ -85,9 +79,9 @@ def _parse_news_sitemap(body: bytes) -> list[dict[str, Any]]:
     try:
         root = ET.fromstring(body)  # noqa: S314 - entity declarations were refused above
     except ET.ParseError as exc:
-        raise FeedError("malformed", f"sitemap is not well-formed XML: {exc}") from exc
+        raise SourceError("malformed", f"sitemap is not well-formed XML: {exc}") from exc
     if root.tag != f"{{{SITEMAP_NS}}}urlset":
-        raise FeedError("not_a_feed", f"unexpected root element {root.tag}")
+        raise SourceError("not_a_feed", f"unexpected root element {root.tag}")
     entries = []
     for url in root.iter(f"{{{SITEMAP_NS}}}url"):
         news = url.find(f"{{{NEWS_NS}}}news")
@@ -107,5 +101,5 @@ def _parse_news_sitemap(body: bytes) -> list[dict[str, Any]]:
             }
         )
     if not entries:
-        raise FeedError("not_a_feed", "a sitemap without news entries")
+        raise SourceError("not_a_feed", "a sitemap without news entries")
     return entries

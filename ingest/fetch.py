@@ -10,17 +10,9 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from finsent.config_sources import HttpSourceBase
+from ingest.errors import SourceError
 
 REDIRECTS = {301, 302, 303, 307, 308}
-
-
-class FetchError(Exception):
-    """A fetch that produced no usable body; ``reason`` is a short metric label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass
@@ -46,17 +38,17 @@ def check_address(url: str, allow_private: bool) -> None:
     """Only http(s); loopback, private, link-local and reserved targets refused unless allowed."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError("bad_url", f"only http(s) URLs are fetched, not {redact_url(url)!r}")
+        raise SourceError("bad_url", f"only http(s) URLs are fetched, not {redact_url(url)!r}")
     if allow_private:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise FetchError("dns", f"{parts.hostname}: {exc}") from exc
+        raise SourceError("dns", f"{parts.hostname}: {exc}") from exc
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if not address.is_global or address.is_multicast:
-            raise FetchError(
+            raise SourceError(
                 "private_address",
                 f"{parts.hostname} resolves to {address}, refused (allow_private_network)",
             )
@@ -79,7 +71,7 @@ class HttpFetcher:
         validators: dict[str, str | None] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Fetched:
-        """GET with conditional headers; raises FetchError with a reason on any failure."""
+        """GET with conditional headers; raises SourceError with a reason on any failure."""
         request_headers = dict(headers or {})
         if validators:
             if validators.get("etag"):
@@ -96,27 +88,27 @@ class HttpFetcher:
                         continue
                     return self._read(url, response)
             except httpx.TimeoutException as exc:
-                raise FetchError("timeout", f"{redact_url(url)}: {type(exc).__name__}") from exc
+                raise SourceError("timeout", f"{redact_url(url)}: {type(exc).__name__}") from exc
             except httpx.HTTPError as exc:
-                raise FetchError("connect", f"{redact_url(url)}: {type(exc).__name__}") from exc
-        raise FetchError("redirects", f"more than {self.config.max_redirects} redirects")
+                raise SourceError("connect", f"{redact_url(url)}: {type(exc).__name__}") from exc
+        raise SourceError("redirects", f"more than {self.config.max_redirects} redirects")
 
     def _read(self, url: str, response: httpx.Response) -> Fetched:
         if response.status_code == 304:
             return Fetched(304, url)
         if response.status_code >= 400:
             family = "http_5xx" if response.status_code >= 500 else f"http_{response.status_code}"
-            raise FetchError(family, f"{redact_url(url)} answered {response.status_code}")
+            raise SourceError(family, f"{redact_url(url)} answered {response.status_code}")
         declared = response.headers.get("content-length")
         limit = self.config.max_body_bytes
         if declared and declared.isdigit() and int(declared) > limit:
-            raise FetchError("too_large", f"{declared} bytes declared, limit {limit}")
+            raise SourceError("too_large", f"{declared} bytes declared, limit {limit}")
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > limit:
-                raise FetchError("too_large", f"body over {limit} bytes")
+                raise SourceError("too_large", f"body over {limit} bytes")
             chunks.append(chunk)
         return Fetched(
             response.status_code,

@@ -6,7 +6,6 @@ Each job has its own interval and jitter, never overlaps itself, and backs off e
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -22,21 +21,19 @@ class IngestScheduler:
     def __init__(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
         self.scheduler = BackgroundScheduler(timezone=UTC)
-        self.failures: dict[str, int] = {}
-        self._lock = threading.Lock()
 
     def backoff_s(self, name: str) -> float:
-        """Delay before retrying a failing source: interval x 2^(failures-1), capped, jittered."""
+        """Delay before retrying a failing source: interval x 2^(failures-1), capped, jittered.
+
+        The consecutive failures are the ingestor's own count (``SourceHealth``).
+        """
         interval = self.ingestor.configs[name].interval_s
         cap = self.ingestor.settings.ingest.max_backoff_s
-        return backoff_s(self.failures.get(name, 0), interval, cap, floor=0.5)
+        return backoff_s(self.ingestor.failures(name), interval, cap, floor=0.5)
 
     def _run(self, name: str) -> None:
         run = self.ingestor.poll(name)
-        with self._lock:
-            self.failures[name] = self.failures.get(name, 0) + 1 if run.error else 0
-            failing = self.failures[name]
-        if failing:
+        if run.error:
             job = self.scheduler.get_job(name)
             if job is not None:
                 job.modify(

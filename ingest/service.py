@@ -12,12 +12,13 @@ from finsent.config import Settings
 from finsent.config_sources import SourceBase
 from finsent.kafka import ensure_topics
 from finsent.logs import get_logger
-from ingest import metrics
+from ingest import telemetry
+from ingest.errors import SourceError
 from ingest.items import ItemFactory
 from ingest.privacy import AuthorPseudonymiser
 from ingest.producer import ItemProducer
 from ingest.sources import build_source
-from ingest.sources.base import Source, SourceContext, SourceError
+from ingest.sources.base import Source, SourceContext
 from ingest.state import StateStore
 
 
@@ -33,8 +34,8 @@ class SourceRun:
 
 
 @dataclass
-class Health:
-    """Consecutive failures and empty polls, to report a failing or silent source once."""
+class SourceHealth:
+    """Consecutive failures and empty polls: the scheduler's backoff, and one report each."""
 
     failures: int = 0
     empty: int = 0
@@ -51,7 +52,7 @@ class Ingestor:
         self.state: StateStore | None = None
         self.sources: dict[str, Source] = {}
         self.configs: dict[str, SourceBase] = {}
-        self.health: dict[str, Health] = {}
+        self.health: dict[str, SourceHealth] = {}
 
     def setup(self, sources: list[Any] | None = None) -> None:
         """Open state and producer; set up each enabled source (a broken one is reported)."""
@@ -75,7 +76,7 @@ class Ingestor:
             kind = getattr(config, "kind", "news")
             source = build_source(config)
             self.configs[config.name] = config
-            self.health[config.name] = Health()
+            self.health[config.name] = SourceHealth()
             try:
                 source.setup(
                     SourceContext(self.state, ItemFactory(config.name, kind, pseudonymise))
@@ -98,10 +99,10 @@ class Ingestor:
             self._failed(name, exc.reason, exc.detail)
             return run
         finally:
-            metrics.FETCH_SECONDS.labels(name).observe(time.monotonic() - started)
+            telemetry.FETCH_SECONDS.labels(name).observe(time.monotonic() - started)
         for reason, detail in result.problems:
             run.problems.append(f"{reason}: {detail}")
-            metrics.ERRORS.labels(name, reason).inc()
+            telemetry.ERRORS.labels(name, reason).inc()
             self.log.warning("source problem", source=name, reason=reason, detail=detail[:500])
         unique = {item.id: item for item in result.items}
         fresh = self.state.unseen(unique)
@@ -122,35 +123,40 @@ class Ingestor:
         self._succeeded(name, run)
         return run
 
+    def failures(self, name: str) -> int:
+        """Consecutive failed polls of a source (0 after a good one)."""
+        health = self.health.get(name)
+        return health.failures if health is not None else 0
+
     def poll_all(self) -> list[SourceRun]:
         """Poll every source once (`finsent ingest --once`)."""
         return [self.poll(name) for name in list(self.sources)]
 
     def _failed(self, name: str, reason: str, detail: str) -> None:
-        metrics.FETCHES.labels(name, "error").inc()
-        metrics.ERRORS.labels(name, reason).inc()
-        health = self.health.setdefault(name, Health())
+        telemetry.FETCHES.labels(name, "error").inc()
+        telemetry.ERRORS.labels(name, reason).inc()
+        health = self.health.setdefault(name, SourceHealth())
         health.failures += 1
         if health.failures in (1, self.settings.ingest.failing_after_intervals):
             self.log.warning("source failed", source=name, reason=reason, detail=detail[:500],
                              consecutive=health.failures)  # fmt: skip
         if health.failures >= self.settings.ingest.failing_after_intervals:
-            metrics.UNHEALTHY.labels(name, "failing").set(1)
+            telemetry.UNHEALTHY.labels(name, "failing").set(1)
 
     def _succeeded(self, name: str, run: SourceRun) -> None:
-        metrics.FETCHES.labels(name, "ok").inc()
-        metrics.ITEMS.labels(name, "new").inc(run.new)
-        metrics.ITEMS.labels(name, "duplicate").inc(run.duplicates)
-        metrics.LAST_SUCCESS.labels(name).set(time.time())
-        metrics.UNHEALTHY.labels(name, "failing").set(0)
-        health = self.health.setdefault(name, Health())
+        telemetry.FETCHES.labels(name, "ok").inc()
+        telemetry.ITEMS.labels(name, "new").inc(run.new)
+        telemetry.ITEMS.labels(name, "duplicate").inc(run.duplicates)
+        telemetry.LAST_SUCCESS.labels(name).set(time.time())
+        telemetry.UNHEALTHY.labels(name, "failing").set(0)
+        health = self.health.setdefault(name, SourceHealth())
         if health.failures >= self.settings.ingest.failing_after_intervals:
             self.log.info("source recovered", source=name)
         health.failures = 0
         finished = bool(getattr(self.sources.get(name), "exhausted", False))
         health.empty = 0 if run.new or finished else health.empty + 1  # a done replay is quiet
         silent = health.empty >= self.settings.ingest.failing_after_intervals
-        metrics.UNHEALTHY.labels(name, "silent").set(1 if silent else 0)
+        telemetry.UNHEALTHY.labels(name, "silent").set(1 if silent else 0)
         if silent and health.empty == self.settings.ingest.failing_after_intervals:
             self.log.warning("source silent", source=name, polls=health.empty)
 

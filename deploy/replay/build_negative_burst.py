@@ -18,8 +18,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from finsent.datadir import data_dir
+
 HERE = Path(__file__).resolve().parent
-SOURCE = HERE.parents[2] / "shared" / "data" / "twitter_financial_news_sentiment" / "sent_train.csv"
+SOURCE = data_dir() / "twitter_financial_news_sentiment" / "sent_train.csv"
 OUTPUT = HERE / "boeing_burst.jsonl"
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 BOEING = re.compile(r"\bBoeing\b")

@@ -12,22 +12,12 @@ from ingest.items import ItemFactory
 from ingest.state import StateStore
 
 
-class SourceError(Exception):
-    """One failed poll of one source; ``reason`` is a short metric label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
 @dataclass
 class Poll:
     """Items of one poll and the source state to store once they are acknowledged."""
 
     items: list[RawItem]
     state: dict[str, str | None] = field(default_factory=dict)
-    skipped: int = 0  # records that could not become items (no text, no id)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (reason, detail), non-fatal
     # Sources that cannot fetch the same items again (a replay) take back what Kafka refused.
     requeue: Callable[[list[RawItem]], None] | None = None

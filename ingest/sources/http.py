@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from finsent.config_sources import HttpSourceBase
-from ingest.fetch import Fetched, FetchError, HttpFetcher
-from ingest.sources.base import Poll, SourceContext, SourceError
+from ingest.errors import SourceError
+from ingest.fetch import Fetched, HttpFetcher
+from ingest.sources.base import Poll, SourceContext
 
 
 class HttpSource:
@@ -32,12 +33,9 @@ class HttpSource:
         self.fetcher = HttpFetcher(self.config)
 
     def fetch(self, url: str, **options: Any) -> Fetched:
-        """GET, with fetch failures turned into one SourceError each."""
+        """GET; a failed fetch raises ``SourceError``."""
         assert self.fetcher is not None
-        try:
-            return self.fetcher.get(url, **options)
-        except FetchError as exc:
-            raise SourceError(exc.reason, exc.detail) from exc
+        return self.fetcher.get(url, **options)
 
     @staticmethod
     def json_body(fetched: Fetched) -> Any:
@@ -54,8 +52,7 @@ class HttpSource:
         assert self.context is not None
         now = datetime.now(UTC)
         made = [self.context.items.make(fetched_at=now, **entry) for entry in entries]
-        kept = [item for item in made if item is not None]
-        return Poll(kept, state or {}, skipped=len(made) - len(kept))
+        return Poll([item for item in made if item is not None], state or {})
 
     def close(self) -> None:
         """Close the HTTP client."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from finsent.config_sources import JsonSourceConfig
-from ingest.sources.base import Poll, SourceError
+from ingest.errors import SourceError
+from ingest.sources.base import Poll
 from ingest.sources.http import HttpSource
 
 FIELDS = {"guid", "url", "title", "text", "published", "published_at", "author", "symbols"}

@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 
 from finsent.config_sources import RedditSourceConfig
-from ingest.fetch import FetchError, check_address
-from ingest.sources.base import Poll, SourceError
+from ingest.errors import SourceError
+from ingest.fetch import check_address
+from ingest.sources.base import Poll
 from ingest.sources.http import HttpSource
 
 
@@ -61,7 +62,7 @@ class RedditSource(HttpSource):
                     headers={"User-Agent": self.config.user_agent},
                     timeout=self.config.timeout_s,
                 )
-            except (FetchError, httpx.HTTPError) as exc:
+            except (SourceError, httpx.HTTPError) as exc:
                 raise SourceError("auth", f"token request failed: {type(exc).__name__}") from exc
             if response.status_code != 200:
                 raise SourceError("auth", f"token request answered {response.status_code}")

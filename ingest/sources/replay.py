@@ -18,7 +18,8 @@ from typing import Any
 
 from finsent.config_sources import ReplaySourceConfig
 from finsent.schemas import RawItem, SchemaError, decode
-from ingest.feeds import FeedError, parse_feed
+from ingest.errors import SourceError
+from ingest.feeds import parse_feed
 from ingest.items import ItemFactory
 from ingest.normalise import parse_time
 from ingest.sources.base import Poll, SourceContext
@@ -79,7 +80,7 @@ def _json_entries(payload: Any) -> tuple[list[dict[str, Any]], str]:
 
 
 def load_recording(path: Path, factory: ItemFactory, now: datetime) -> list[Recorded]:
-    """Every item of one file (raises ValueError/FeedError/SchemaError for a bad file)."""
+    """Every item of one file (raises ValueError/SourceError/SchemaError for a bad file)."""
     raw = path.read_bytes()
     if path.suffix == ".jsonl":
         items = [decode(RawItem, line) for line in raw.splitlines() if line.strip()]
@@ -118,7 +119,7 @@ class ReplaySource:
         for path in _files(self.config.paths):
             try:
                 self.pending += load_recording(path, context.items, now)
-            except (ValueError, FeedError, SchemaError, UnicodeDecodeError) as exc:
+            except (ValueError, SourceError, SchemaError, UnicodeDecodeError) as exc:
                 self.errors.append(f"{path.name}: {exc}")
         self.pending.sort(key=lambda r: r.at)
         self.started = time.monotonic()

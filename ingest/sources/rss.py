@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from finsent.config_sources import RssSourceConfig
-from ingest.feeds import FeedError, parse_feed
-from ingest.sources.base import Poll, SourceError
+from ingest.feeds import parse_feed
+from ingest.sources.base import Poll
 from ingest.sources.http import HttpSource
 
 
@@ -24,8 +24,5 @@ class RssSource(HttpSource):
         fetched = self.fetch(self.config.url, validators=validators)
         if fetched.status == 304:
             return Poll([])
-        try:
-            entries = parse_feed(fetched.body, fetched.content_type)
-        except FeedError as exc:
-            raise SourceError(exc.reason, str(exc)) from exc
+        entries = parse_feed(fetched.body, fetched.content_type)
         return self.items(entries, fetched.validators)

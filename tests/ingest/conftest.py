@@ -8,11 +8,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+from finsent.datadir import data_dir
+
+DATA = data_dir()
 
 
 @dataclass

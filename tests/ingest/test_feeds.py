@@ -1,11 +1,12 @@
-"""Every real capture and edge case yields items or one clear FeedError, never a crash."""
+"""Every real capture and edge case yields items or one clear SourceError, never a crash."""
 
 import time
 from pathlib import Path
 
 import pytest
 
-from ingest.feeds import FeedError, parse_feed
+from ingest.errors import SourceError
+from ingest.feeds import parse_feed
 
 from .conftest import DATA
 
@@ -36,7 +37,7 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 def test_every_fixture_gives_items_or_a_feed_error(path: Path) -> None:
     try:
         entries = parse_feed(path.read_bytes())
-    except FeedError as exc:
+    except SourceError as exc:
         assert exc.reason in {"empty_body", "malformed", "not_a_feed", "xml_entities"}
         return
     for entry in entries:
@@ -66,7 +67,7 @@ def test_real_captures(name: str, count: int) -> None:
     ],
 )
 def test_broken_captures_are_clear_errors(name: str, reason: str) -> None:
-    with pytest.raises(FeedError) as err:
+    with pytest.raises(SourceError) as err:
         parse_feed((FEEDS / "real_captures" / name).read_bytes())
     assert err.value.reason == reason
 
@@ -93,7 +94,7 @@ def test_news_sitemap_stock_tickers() -> None:
 
 def test_entity_bomb_is_refused_fast() -> None:
     started = time.perf_counter()
-    with pytest.raises(FeedError) as err:
+    with pytest.raises(SourceError) as err:
         parse_feed(BILLION_LAUGHS)
     assert err.value.reason == "xml_entities"
     assert time.perf_counter() - started < 1.0

@@ -1,7 +1,7 @@
 import pytest
 
 from finsent.config_sources import RssSourceConfig
-from ingest.fetch import FetchError, HttpFetcher, redact_url
+from ingest.fetch import HttpFetcher, SourceError, redact_url
 
 from .conftest import FeedServer, Route
 
@@ -17,21 +17,21 @@ def fetcher(**overrides: object) -> HttpFetcher:
 )
 def test_http_errors_have_reasons(feed_server: FeedServer, status: int, reason: str) -> None:
     url = feed_server.serve("/f", b"x", status=status)
-    with pytest.raises(FetchError) as err:
+    with pytest.raises(SourceError) as err:
         fetcher().get(url)
     assert err.value.reason == reason
 
 
 def test_timeout(feed_server: FeedServer) -> None:
     url = feed_server.serve("/slow", b"x", delay_s=2)
-    with pytest.raises(FetchError) as err:
+    with pytest.raises(SourceError) as err:
         fetcher(timeout_s=0.3).get(url)
     assert err.value.reason == "timeout"
 
 
 def test_oversized_body_is_refused(feed_server: FeedServer) -> None:
     url = feed_server.serve("/big", b"x" * 20_000)
-    with pytest.raises(FetchError) as err:
+    with pytest.raises(SourceError) as err:
         fetcher(max_body_bytes=10_000).get(url)
     assert err.value.reason == "too_large"
 
@@ -43,7 +43,7 @@ def test_gzip_and_redirects(feed_server: FeedServer) -> None:
     assert got.body == b"<rss/>" * 100
     assert got.url.endswith("/final")
     feed_server.routes["/loop"] = Route(302, headers={"Location": "/loop"})
-    with pytest.raises(FetchError) as err:
+    with pytest.raises(SourceError) as err:
         fetcher(max_redirects=3).get(feed_server.url + "/loop")
     assert err.value.reason == "redirects"
 
@@ -66,14 +66,14 @@ def test_conditional_get(feed_server: FeedServer) -> None:
 
 def test_ssrf_guard(feed_server: FeedServer) -> None:
     url = feed_server.serve("/f", b"x")
-    with pytest.raises(FetchError) as err:
+    with pytest.raises(SourceError) as err:
         fetcher(allow_private_network=False).get(url)
     assert err.value.reason == "private_address"
     for bad in ("file:///etc/passwd", "ftp://example.com/x", "gopher://x"):
-        with pytest.raises(FetchError) as err:
+        with pytest.raises(SourceError) as err:
             fetcher().get(bad)
         assert err.value.reason == "bad_url"
-    with pytest.raises(FetchError) as err:
+    with pytest.raises(SourceError) as err:
         fetcher(allow_private_network=False).get("http://10.1.2.3/feed")
     assert err.value.reason == "private_address"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from finsent.config import Settings
 from finsent.config_sources import RssSourceConfig
 from ingest.scheduler import IngestScheduler
-from ingest.service import Ingestor, SourceRun
+from ingest.service import Ingestor, SourceHealth, SourceRun
 from ingest.testing import ListProducer
 
 from .conftest import DATA, FeedServer
@@ -63,7 +63,7 @@ def test_jobs_never_overlap_and_failures_back_off(feed_server: FeedServer, tmp_p
     gaps = [b - a for a, b in zip(calls["bad"], calls["bad"][1:], strict=False)]
     assert gaps and max(gaps) >= 0.35, f"backoff spaced the failing polls: {gaps}"
     assert len(calls["bad"]) < len(calls["good"]) + 10
-    assert scheduler.failures["bad"] >= 2
+    assert ingestor.failures("bad") >= 2
 
 
 def test_backoff_is_capped(tmp_path: Path) -> None:
@@ -71,9 +71,9 @@ def test_backoff_is_capped(tmp_path: Path) -> None:
     ingestor = Ingestor(settings, ListProducer())  # type: ignore[arg-type]
     ingestor.configs["x"] = RssSourceConfig(name="x", url="https://x", interval_s=10)
     scheduler = IngestScheduler(ingestor)
-    scheduler.failures["x"] = 1
+    ingestor.health["x"] = SourceHealth(failures=1)
     assert 5 <= scheduler.backoff_s("x") <= 10
-    scheduler.failures["x"] = 3
+    ingestor.health["x"].failures = 3
     assert 20 <= scheduler.backoff_s("x") <= 40
-    scheduler.failures["x"] = 30
+    ingestor.health["x"].failures = 30
     assert 30 <= scheduler.backoff_s("x") <= 60

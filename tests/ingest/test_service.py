@@ -75,24 +75,24 @@ def test_failing_source_does_not_stop_the_others(feed_server: FeedServer, tmp_pa
     assert runs["good"].new == 30
     ingestor.poll("bad")
     assert ingestor.health["bad"].failures == 2
-    from ingest import metrics
+    from ingest import telemetry
 
-    assert metrics.UNHEALTHY.labels("bad", "failing")._value.get() == 1
-    assert metrics.ERRORS.labels("bad", "http_5xx")._value.get() >= 2
+    assert telemetry.UNHEALTHY.labels("bad", "failing")._value.get() == 1
+    assert telemetry.ERRORS.labels("bad", "http_5xx")._value.get() >= 2
     ingestor.close()
 
 
 def test_silent_source_is_reported(feed_server: FeedServer, tmp_path: Path) -> None:
-    from ingest import metrics
+    from ingest import telemetry
 
     url = feed_server.serve("/feed", CNBC.read_bytes())
     ingestor = Ingestor(settings(tmp_path, url), ListProducer())  # type: ignore[arg-type]
     ingestor.setup()
     assert ingestor.poll("cnbc").new == 30
     ingestor.poll("cnbc")
-    assert metrics.UNHEALTHY.labels("cnbc", "silent")._value.get() == 0
+    assert telemetry.UNHEALTHY.labels("cnbc", "silent")._value.get() == 0
     ingestor.poll("cnbc")  # second poll in a row with nothing new: failing_after_intervals=2
-    assert metrics.UNHEALTHY.labels("cnbc", "silent")._value.get() == 1
+    assert telemetry.UNHEALTHY.labels("cnbc", "silent")._value.get() == 1
     ingestor.close()
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 
 from finsent.config_sources import JsonSourceConfig, RedditSourceConfig, StocktwitsSourceConfig
+from ingest.errors import SourceError
 from ingest.items import ItemFactory
 from ingest.privacy import AuthorPseudonymiser
-from ingest.sources.base import SourceContext, SourceError
+from ingest.sources.base import SourceContext
 from ingest.sources.json_api import JsonSource
 from ingest.sources.reddit import RedditSource
 from ingest.sources.stocktwits import StocktwitsSource

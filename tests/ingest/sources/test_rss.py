@@ -1,9 +1,10 @@
 from pathlib import Path
 
 from finsent.config_sources import RssSourceConfig
+from ingest.errors import SourceError
 from ingest.items import ItemFactory
 from ingest.privacy import AuthorPseudonymiser
-from ingest.sources.base import SourceContext, SourceError
+from ingest.sources.base import SourceContext
 from ingest.sources.rss import RssSource
 from ingest.state import StateStore
 
