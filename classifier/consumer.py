@@ -5,14 +5,17 @@ The loop (``finsent.stage.loop``) polls up to ``READ_AHEAD`` micro-batches for a
 and only then commits. This handler releases records to the model in ``published_at``
 order across the raw partitions this member owns (``finsent.align``), so a backlog reaches
 the event-time windows downstream in order; what it still buffers is what the loop does not
-commit (``held``). While a round is scored, every assigned partition is paused and the
-consumer is polled between micro-batches, so a slow model never exceeds
-``max_poll_interval_ms``. ScoredItems are keyed by item id: a replay is harmless downstream.
+commit (``held``). Every half second it writes a ``ScoredProgress`` marker into every
+scored partition: which of its raw partitions are still busy (the alert router reads them).
+While a round is scored, every assigned partition is paused and the consumer is polled
+between micro-batches, so a slow model never exceeds ``max_poll_interval_ms``. ScoredItems
+are keyed by item id: a replay is harmless downstream.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,15 +26,24 @@ from classifier.entities import TickerTagger
 from finsent import telemetry
 from finsent.align import EventTimeAligner
 from finsent.config import Settings
-from finsent.kafka import ensure_topics
+from finsent.kafka import ensure_topics, partition_count
 from finsent.logs import get_logger
-from finsent.schemas import Prediction, RawItem, ScoredItem, SentimentPrediction, encode
+from finsent.schemas import (
+    WATERMARK_KEY,
+    Prediction,
+    RawItem,
+    ScoredItem,
+    ScoredProgress,
+    SentimentPrediction,
+    encode,
+)
 from finsent.stage.handler import Handler, Received
 from finsent.stage.loop import LoopOptions, StageLoop
 
 STAGE = "classify"
 RELEASE = 8  # micro-batches scored per round: the engine sorts them by length together
 READ_AHEAD = 2 * RELEASE  # micro-batches buffered per consumer (a few hundred items)
+PROGRESS_INTERVAL_S = 0.5  # how often the progress marker goes into every scored partition
 
 
 def item_text(item: RawItem) -> str:
@@ -58,6 +70,9 @@ class ClassifyHandler(Handler[RawItem]):
         self.tagger = tagger
         self.aligner: EventTimeAligner[RawItem] = EventTimeAligner(None)
         self.released = 0
+        self.raw_partitions = 1
+        self.scored_partitions = 1
+        self.last_progress = 0.0
 
     def capacity(self) -> int:
         """Read ahead until the aligner holds ``READ_AHEAD`` batches (at least one batch).
@@ -80,12 +95,38 @@ class ClassifyHandler(Handler[RawItem]):
         limit = RELEASE * self.settings.classifier.max_batch_items
         released = [item for _, _, item in self.aligner.release(limit)]
         self.released = len(released)
-        if not released:
-            return
         topic = self.settings.kafka.topics.scored
-        for scored in self.score(released):
-            self.loop.producer.send(topic, key=scored.id.encode(), value=encode(scored))
-        telemetry.PROCESSED.labels(STAGE).inc(len(released))
+        if released:
+            for scored in self.score(released):
+                self.loop.producer.send(topic, key=scored.id.encode(), value=encode(scored))
+            telemetry.PROCESSED.labels(STAGE).inc(len(released))
+        if time.monotonic() - self.last_progress >= PROGRESS_INTERVAL_S:
+            self.send_progress()
+
+    def send_progress(self) -> None:
+        """Tell every scored partition which of this member's raw partitions are still busy.
+
+        Sent after this round's items, so a reader that sees "idle" has every item before it.
+        """
+        self.last_progress = time.monotonic()
+        assigned = self.aligner.consumer.assignment()
+        if not assigned:
+            return
+        busy: list[int] = []
+        idle: list[int] = []
+        for tp in assigned:
+            done = self.aligner.caught_up(tp) and not self.aligner.buffered(tp)
+            (idle if done else busy).append(tp.partition)
+        marker = ScoredProgress(
+            raw_partitions=self.raw_partitions, busy=sorted(busy), idle=sorted(idle),
+            sent_at=datetime.now(UTC),
+        )  # fmt: skip
+        value = encode(marker)
+        for partition in range(self.scored_partitions):
+            self.loop.producer.send(
+                self.settings.kafka.topics.scored, key=WATERMARK_KEY, value=value,
+                partition=partition,
+            )  # fmt: skip
 
     def held(self, tp: Any) -> int | None:
         """Buffered records are not done: the first of them is where a restart re-reads."""
@@ -157,6 +198,8 @@ class ClassifyConsumer:
             ),
         )
         self.handler.aligner = EventTimeAligner(self.loop.consumer)
+        self.handler.raw_partitions = partition_count(self.loop.consumer, kafka.topics.raw)
+        self.handler.scored_partitions = partition_count(self.loop.consumer, kafka.topics.scored)
 
     def run_once(self) -> BatchResult:
         """One round: poll, align, score, produce, acknowledge, commit what was released."""

@@ -143,7 +143,24 @@ class KeyedWatermark(Message):
     )
 
 
+class ScoredProgress(Message):
+    """Classifier progress: which raw partitions still have records on their way.
+
+    Written by every classifier member into every scored partition (Kafka key
+    ``WATERMARK_KEY``), after the items it produced before it. A scored partition read to
+    its end is only done when the raw partitions feeding it are idle: the alert router
+    reads these markers from the data it consumes and holds busy partitions back, so the
+    detectors never close windows that items are still on their way to.
+    """
+
+    raw_partitions: int = Field(ge=1, description="Partitions of the raw topic.")
+    busy: list[int] = Field(description="Owned raw partitions with records still to score.")
+    idle: list[int] = Field(description="Owned raw partitions that are caught up and empty.")
+    sent_at: UtcDatetime = Field(description="When the member wrote it (latest report wins).")
+
+
 WATERMARK_KEY = b"_watermark"
+"""Kafka key of progress markers (``KeyedWatermark``, ``ScoredProgress``) among the items."""
 
 AlertStatus = Literal["firing", "escalated", "resolved"]
 

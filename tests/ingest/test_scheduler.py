@@ -9,6 +9,7 @@ from finsent.config_sources import RssSourceConfig
 from ingest.scheduler import IngestScheduler
 from ingest.service import Ingestor, SourceHealth, SourceRun
 from ingest.testing import ListProducer
+from tests.wait import wait_until
 
 from .conftest import DATA, FeedServer
 
@@ -54,7 +55,9 @@ def test_jobs_never_overlap_and_failures_back_off(feed_server: FeedServer, tmp_p
     ingestor.poll = tracked  # type: ignore[method-assign]
     scheduler = IngestScheduler(ingestor)
     scheduler.start()
-    time.sleep(3.0)
+    wait_until(lambda: len(calls["good"]) >= 5 and ingestor.failures("bad") >= 2, 20,
+               "five good polls and two consecutive failures")  # fmt: skip
+    wait_until(lambda: len(calls["bad"]) >= 4, 20, "backed-off retries of the failing source")
     scheduler.stop()
     ingestor.close()
 

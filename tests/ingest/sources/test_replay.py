@@ -1,4 +1,3 @@
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +8,7 @@ from ingest.privacy import AuthorPseudonymiser
 from ingest.sources.base import SourceContext
 from ingest.sources.replay import ReplaySource
 from ingest.state import StateStore
+from tests.wait import wait_until
 
 from ..conftest import DATA
 
@@ -51,7 +51,7 @@ def test_time_compression(tmp_path: Path) -> None:
     source = replay(tmp_path, [path], speed=600.0, shift_to_now=True)  # a minute per 0.1 s
     first = source.poll().items
     assert [i.title for i in first] == ["t0"]
-    time.sleep(0.15)
+    wait_until(lambda: (source.next_due_in_s() or 0) <= 0, 5, "the next item's replay time")
     assert [i.title for i in source.poll().items] == ["t1"]
     assert 5.0 < (source.next_due_in_s() or 0) < 6.0  # the hour-later item: 6 s after start
     assert abs((first[0].published_at - datetime.now(UTC)).total_seconds()) < 2, "shifted to now"
