@@ -30,20 +30,12 @@ COPY finsent ./finsent
 COPY ingest ./ingest
 COPY classifier ./classifier
 COPY alerting ./alerting
-COPY deploy/elasticsearch ./deploy/elasticsearch
-COPY deploy/kibana ./deploy/kibana
 RUN --mount=type=cache,target=/root/.cache/pip pip install .
-# Data files the code reads from beside the packages but the wheel does not ship (yet): the
-# index templates and Kibana objects (found at <site-packages>/deploy/...) and the default surge
-# rules. Without them `finsent es setup` would install no template and the alert stage would
-# not start with the shipped rules. The check below fails the build if any is missing.
-RUN site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
- && mkdir -p "$site/deploy" "$site/alerting/resources" \
- && cp -r deploy/elasticsearch deploy/kibana "$site/deploy/" \
- && cp alerting/resources/*.yaml "$site/alerting/resources/" \
- && cd / \
- && python -c "from finsent.es import load_templates; from alerting.kibana import load_objects; \
-from alerting.rules import load_rules; assert len(load_templates('finsent')) == 2; \
+# The index templates, Kibana objects and default surge rules ship in the wheel as package
+# data (importlib.resources); the check fails the build if any is missing.
+RUN cd / \
+ && python -c "from finsent.es import load_templates; from alerting.tools.kibana import load_objects; \
+from alerting.detect.rules import load_rules; assert len(load_templates('finsent')) == 2; \
 assert load_objects(); load_rules(None)" \
  && finsent --help > /dev/null
 

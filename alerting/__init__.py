@@ -1,1 +1,5 @@
-"""Windowed statistics, surge detection, alert storage and delivery (stage 3)."""
+"""Surge alerting (stage 3): index/ items to Elasticsearch, detect/ surges, deliver/ alerts.
+
+``tools/`` holds what runs beside the stages (backtest, tail, report, Kibana import,
+generated traffic); the stages never import it.
+"""

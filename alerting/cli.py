@@ -20,8 +20,8 @@ def backtest(
     config: ConfigOption = None,
 ) -> None:
     """Replay recorded scored items through the surge detector and print its alerts."""
-    from alerting.backtest import BacktestError, backtest, read_scored
-    from alerting.rules import RulesError, load_rules
+    from alerting.detect.rules import RulesError, load_rules
+    from alerting.tools.backtest import BacktestError, backtest, read_scored
     from finsent.schemas import encode
 
     settings = settings_or_exit(config).alerting
@@ -62,7 +62,7 @@ def kibana_import(
     config: ConfigOption = None,
 ) -> None:
     """Import deploy/kibana/finsent.ndjson (overwriting earlier versions)."""
-    from alerting.kibana import KibanaError, import_objects
+    from alerting.tools.kibana import KibanaError, import_objects
 
     settings = settings_or_exit(config)
     try:
@@ -84,7 +84,7 @@ def alerts_tail(
     """Follow alert events (firing, escalated, resolved) until Ctrl-C."""
     from kafka.errors import KafkaError
 
-    from alerting.tail import follow, format_alert
+    from alerting.tools.tail import follow, format_alert
     from finsent.logs import configure, get_logger
     from finsent.schemas import encode
     from finsent.signals import stop_on_signals
@@ -120,7 +120,7 @@ def report(
     """Draw item volume and negative share over time for the top keys, alerts marked."""
     from datetime import UTC, datetime
 
-    from alerting.report import collect, draw, top_keys
+    from alerting.tools.report import collect, draw, top_keys
     from finsent.es import make_client
 
     span = parse_span(since)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from alerting.notifiers.webhook import verify
+from alerting.deliver.notifiers.base import verify
 
 
 @dataclass

@@ -37,22 +37,21 @@ from typing import Any
 
 import yaml
 
+from alerting.detect.rules import load_rules
+from alerting.tools.backtest import backtest
+from classifier.consumer import item_text
+from classifier.engine import Engine
+from classifier.paths import SHIPPED
+from finsent.config import Settings, load_settings
+from finsent.datadir import data_dir
+from finsent.es import make_client
+from finsent.health import LagMonitor
+from finsent.kafka import ensure_topics, make_admin, make_consumer, make_producer
+from finsent.schemas import WATERMARK_KEY, Alert, RawItem, ScoredItem, decode, encode
+from finsent.stack.manager import Stack
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-
-from alerting.backtest import backtest  # noqa: E402
-from alerting.rules import load_rules  # noqa: E402
-from classifier.consumer import item_text  # noqa: E402
-from classifier.engine import Engine  # noqa: E402
-from classifier.stage import SHIPPED  # noqa: E402
-from finsent.config import Settings, load_settings  # noqa: E402
-from finsent.es import make_client  # noqa: E402
-from finsent.health import LagMonitor  # noqa: E402
-from finsent.kafka import ensure_topics, make_admin, make_consumer, make_producer  # noqa: E402
-from finsent.schemas import Alert, RawItem, ScoredItem, decode, encode  # noqa: E402
-from finsent.stack.manager import Stack  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data"
+DATA = data_dir()
 FINSENT = str(ROOT / ".venv" / "bin" / "finsent")
 BURST = ROOT / "deploy" / "replay" / "boeing_burst.jsonl"
 
@@ -180,9 +179,9 @@ def quiet_for(settings: Settings, topic: str, quiet_s: float, timeout_s: float) 
 
 
 def read_all(settings: Settings, topic: str) -> list[bytes]:
-    """Every record value of a topic (no group)."""
+    """Every record value of a topic (no group), progress markers left out."""
     consumer = make_consumer(settings.kafka, None, topic, consumer_timeout_ms=3000)
-    values = [r.value for r in consumer]
+    values = [r.value for r in consumer if r.key != WATERMARK_KEY]
     consumer.close()
     return values
 

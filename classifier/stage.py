@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from classifier.consumer import ClassifyConsumer
 from classifier.engine import Engine
 from classifier.entities import TickerTagger
+from classifier.paths import SHIPPED
 from finsent.config import Settings
 from finsent.logs import get_logger
-
-SHIPPED = Path(__file__).resolve().parent / "models" / "finsent-minilm"
 
 
 class ClassifyStage:

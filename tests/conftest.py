@@ -15,7 +15,8 @@ import torch
 from transformers import AutoTokenizer, BertConfig, BertModel
 
 from classifier import labels
-from classifier.model import ModelSpec, SentimentTopicModel, resolve_base, save
+from classifier.model import ModelSpec, SentimentTopicModel, resolve_base
+from classifier.training.save import save
 from tests.ingest.conftest import feed_server  # noqa: F401 - shared with tests/integration
 
 

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from finsent.cli import app
@@ -98,3 +99,18 @@ def test_train_names_a_missing_data_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "-o", str(tmp_path / "m"),
                                  "--sentiment-csv", str(tmp_path / "missing.csv")])  # fmt: skip
     assert result.exit_code == 2 and "missing.csv" in result.output
+
+
+def test_bench_commands_need_the_source_checkouts_scripts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("classifier.cli.BENCH", tmp_path)  # as in an installed wheel: no bench/
+    for command in ("classifier", "quality"):
+        result = runner.invoke(app, ["bench", command])
+        assert result.exit_code == 2
+        assert "source checkout" in result.output and "Traceback" not in result.output
+
+
+def test_bench_classifier_script_answers_help() -> None:
+    result = runner.invoke(app, ["bench", "classifier", "--help"])
+    assert result.exit_code == 0 and "--base-sized" in result.output

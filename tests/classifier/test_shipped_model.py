@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from classifier import int8
 from classifier.engine import Engine
-from classifier.stage import SHIPPED
+from classifier.paths import SHIPPED
+from classifier.quantize import activation_bits
+from classifier.training.calibrate import AGREEMENT, TOLERANCE
 
 HEADLINES = [
     # (headline, sentiment, topic or None)
@@ -47,10 +48,10 @@ def test_folder_is_small_and_offline_loadable(engine: Engine) -> None:
     check = engine.spec.extra["int8"]  # smoothed int8, measured on the dev split
     assert check["within_tolerance"] and check["calibrated"]
     for task in ("sentiment", "topic"):
-        assert check[task]["accuracy_drop"] <= int8.TOLERANCE
-        assert check[task]["label_agreement"] >= int8.AGREEMENT
+        assert check[task]["accuracy_drop"] <= TOLERANCE
+        assert check[task]["label_agreement"] >= AGREEMENT
     auto = Engine.from_folder(SHIPPED, device="cpu", quantize_int8="auto")
-    assert auto.int8 == (check["activation_bits"] == int8.activation_bits())
+    assert auto.int8 == (check["activation_bits"] == activation_bits())
 
 
 @pytest.mark.parametrize(

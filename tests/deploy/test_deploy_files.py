@@ -529,10 +529,11 @@ def test_json_files_have_no_repeated_keys() -> None:
         assert not repeated, f"repeated keys {repeated}"
         return dict(pairs)
 
-    files = sorted(DEPLOY.rglob("*.json"))
+    files = sorted((ROOT / "finsent" / "resources").rglob("*.json"))
     assert len(files) >= 2
     for path in files:
         json.loads(path.read_text(), object_pairs_hook=unique)
-    for line in (DEPLOY / "kibana" / "finsent.ndjson").read_text().splitlines():
+    kibana = ROOT / "alerting" / "tools" / "resources" / "finsent.ndjson"
+    for line in kibana.read_text().splitlines():
         if line.strip():
             json.loads(line, object_pairs_hook=unique)

@@ -16,12 +16,13 @@ import yaml
 
 from alerting.testing import WebhookReceiver
 from finsent.config import Settings
+from finsent.datadir import data_dir
 from finsent.es import make_client
 from finsent.schemas import Alert, RawItem, decode, encode
 from tests.cli import FINSENT
 from tests.integration.conftest import isolate, read_topic
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = data_dir()
 TARGET, CONTROLS = "NFLX", ("KO", "PG", "JNJ")
 SECRET = "e2e-webhook-secret"
 

@@ -1,7 +1,8 @@
 import pytest
 
 from finsent.config_sources import RssSourceConfig
-from ingest.fetch import HttpFetcher, SourceError, redact_url
+from ingest.errors import SourceError
+from ingest.fetch import HttpFetcher, redact_url
 
 from .conftest import FeedServer, Route
 

@@ -16,6 +16,7 @@ import pytest
 
 from finsent.config import Settings, load_settings
 from finsent.kafka import make_consumer
+from finsent.schemas import WATERMARK_KEY
 from finsent.stack.manager import Stack, StackError
 
 
@@ -58,8 +59,11 @@ def isolate(settings: Settings, unique: str, **alerting: object) -> Settings:
 
 
 def read_topic(settings: Settings, topic: str) -> list[bytes]:
-    """Every record value of a topic (no group), once it has been quiet for 3 s."""
+    """Every record value of a topic (no group), once it has been quiet for 3 s.
+
+    Progress markers (Kafka key ``WATERMARK_KEY``) are not data: they are left out.
+    """
     consumer = make_consumer(settings.kafka, None, topic, consumer_timeout_ms=3000)
-    values = [r.value for r in consumer]
+    values = [r.value for r in consumer if r.key != WATERMARK_KEY]
     consumer.close()
     return values

@@ -11,12 +11,12 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from alerting.backtest import backtest
-from alerting.deliver import DeliverStage
-from alerting.indexer import IndexStage
-from alerting.rules import load_rules
-from alerting.stage import AlertStage
+from alerting.deliver.stage import DeliverStage
+from alerting.detect.rules import load_rules
+from alerting.detect.stage import AlertStage
+from alerting.index.stage import IndexStage
 from alerting.testing import WebhookReceiver
+from alerting.tools.backtest import backtest
 from finsent.config import Settings, WebhookSettings
 from finsent.es import make_client
 from finsent.kafka import ensure_topics, make_producer

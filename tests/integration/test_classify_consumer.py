@@ -18,7 +18,15 @@ from classifier.engine import Engine, Scores
 from classifier.entities import TickerTagger
 from finsent.config import Settings
 from finsent.kafka import ensure_topics, group_lag, make_admin, make_consumer, make_producer
-from finsent.schemas import DeadLetter, RawItem, ScoredItem, decode, encode, make_item_id
+from finsent.schemas import (
+    WATERMARK_KEY,
+    DeadLetter,
+    RawItem,
+    ScoredItem,
+    decode,
+    encode,
+    make_item_id,
+)
 from tests.cli import FINSENT
 
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
@@ -75,7 +83,7 @@ def read_all(settings: Settings, topic: str, expected: int, timeout_s: float = 6
     deadline = time.monotonic() + timeout_s
     while len(values) < expected and time.monotonic() < deadline:
         for records in consumer.poll(timeout_ms=500).values():
-            values += [r.value for r in records]
+            values += [r.value for r in records if r.key != WATERMARK_KEY]  # progress markers
     consumer.close()
     return values
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from alerting.indexer import IndexStage
+from alerting.index.stage import IndexStage
 from finsent.config import Settings
 from finsent.es import make_client
 from finsent.kafka import ensure_topics, make_consumer, make_producer

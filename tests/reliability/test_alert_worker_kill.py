@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from alerting.backtest import backtest
-from alerting.rules import load_rules
+from alerting.detect.rules import load_rules
+from alerting.tools.backtest import backtest
 from finsent.config import Settings
 from finsent.kafka import ensure_topics
 from tests.cli import FINSENT

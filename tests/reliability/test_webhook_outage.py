@@ -9,13 +9,13 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from alerting.dispatcher import Dispatcher
-from alerting.notifiers.webhook import WebhookNotifier
-from alerting.outbox import Outbox
+from alerting.deliver.dispatcher import Dispatcher
+from alerting.deliver.notifiers.webhook import WebhookNotifier
+from alerting.deliver.outbox import Outbox
 from alerting.testing import WebhookReceiver
 from finsent.config import AlertingSettings, WebhookSettings
 from finsent.schemas import encode
-from tests.alerting.notifiers.test_webhook import alert
+from tests.alerting.deliver.notifiers.test_webhook import alert
 
 
 def test_receiver_down_for_20_s(tmp_path: Path) -> None:

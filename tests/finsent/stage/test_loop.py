@@ -170,7 +170,7 @@ def test_revoked_partitions_are_forgotten_and_their_early_records_dropped() -> N
     consumer.add(IN, 0, marker(0))
     loop.run_once()
     revoked: list[Any] = []
-    handler.revoked = revoked.extend  # type: ignore[method-assign]
+    handler.revoked = revoked.extend  # type: ignore[method-assign,assignment]
     tp1 = TopicPartition(IN, 1)
     consumer.add(IN, 1, marker(1))
     with loop.paused():

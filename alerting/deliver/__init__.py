@@ -1,0 +1,1 @@
+"""The deliver stage: alert store, webhook outbox, dispatcher and notifiers."""

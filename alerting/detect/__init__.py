@@ -1,0 +1,1 @@
+"""The alert stage: keys, windows, baselines, significance tests, rules, detectors."""

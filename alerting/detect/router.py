@@ -1,0 +1,152 @@
+"""Scored items -> one KeyedItem per alert key, keyed by that key (repartitioning).
+
+The detectors need every item of a key on one partition; the scored topic is keyed by item
+id. The router re-publishes each item once per key with the key as the Kafka key, then
+commits. A replay re-sends the same entries; the detector counts stories, so a repeated
+entry of a story changes nothing.
+
+Records are released in ``published_at`` order across the scored partitions it owns
+(``finsent.align``), so a backlog does not make the detectors drop entries as late, and
+progress markers tell every keyed partition how far this router has got. The classifier's
+own markers in the scored topic (``ScoredProgress``) say which scored partitions still have
+items on their way (``alerting.detect.upstream``). A handler on the stage loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from alerting.detect.keys import keyed_items
+from alerting.detect.upstream import UpstreamProgress
+from finsent import telemetry
+from finsent.align import EventTimeAligner
+from finsent.config import Settings
+from finsent.kafka import partition_count
+from finsent.schemas import (
+    WATERMARK_KEY,
+    KeyedWatermark,
+    ScoredItem,
+    ScoredProgress,
+    decode,
+    encode,
+)
+from finsent.stage.handler import Handler, Received
+from finsent.stage.loop import LoopOptions, StageLoop
+
+STAGE = "alert-router"
+ALIGN_IDLE_S = 5.0
+MAX_BUFFERED = 20_000
+MARKER_INTERVAL_S = 0.5
+
+Scored = ScoredItem | ScoredProgress
+
+
+class RouterHandler(Handler[Scored]):
+    """Align scored items by event time, re-publish each once per alert key."""
+
+    schema = ScoredItem
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.aligner: EventTimeAligner[ScoredItem] = EventTimeAligner(None)
+        self.upstream = UpstreamProgress(1)
+        self.progress: datetime | None = None  # published_at of the last released item
+        self.last_marker = 0.0
+        self.keyed_partitions = 0
+        self.produced = 0
+
+    def decode(self, record: Any) -> Scored:
+        """An item, or the classifier's progress marker."""
+        if record.key == WATERMARK_KEY:
+            return decode(ScoredProgress, record.value)
+        return decode(ScoredItem, record.value)
+
+    def handle(self, batch: Sequence[Received[Scored]]) -> None:
+        """Buffer the round, release what is aligned, produce keyed entries and markers."""
+        topics = self.settings.kafka.topics
+        for received in batch:
+            value = received.value
+            if isinstance(value, ScoredProgress):
+                self.upstream.update(value)
+            else:
+                self.aligner.add(received.tp, value.published_at, received.record, value)
+        produced = 0
+        for tp, _, item in self.aligner.release():
+            for entry in keyed_items(item, origin=tp.partition):
+                self.loop.producer.send(topics.keyed, key=entry.key.encode(), value=encode(entry))
+                produced += 1
+            at = item.published_at
+            self.progress = at if self.progress is None else max(self.progress, at)
+        now = time.monotonic()
+        if now - self.last_marker >= MARKER_INTERVAL_S:
+            self._send_marker(set(self.aligner.consumer.assignment()))
+            self.last_marker = now
+        self.aligner.pause_full()
+        self.produced = produced
+        telemetry.PROCESSED.labels(STAGE).inc(produced)
+
+    def held(self, tp: Any) -> int | None:
+        """Buffered items are re-read after a restart."""
+        return self.aligner.first_offset(tp)
+
+    def _send_marker(self, assigned: set[Any]) -> None:
+        """Tell every keyed partition how far this router's scored partitions have got."""
+        if not assigned:
+            return
+        busy: list[int] = []
+        idle: list[int] = []
+        for tp in assigned:
+            caught_up = (
+                self.aligner.caught_up(tp)
+                and not self.aligner.buffered(tp)
+                and not self.upstream.busy(tp)
+            )
+            (idle if caught_up else busy).append(tp.partition)
+        marker = KeyedWatermark(busy=sorted(busy), idle=sorted(idle), progress=self.progress)
+        value = encode(marker)
+        for partition in range(self.keyed_partitions):
+            self.loop.producer.send(
+                self.settings.kafka.topics.keyed, key=WATERMARK_KEY, value=value,
+                partition=partition,
+            )  # fmt: skip
+
+
+class AlertRouter:
+    """One member of the router consumer group."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.handler = RouterHandler(settings)
+        self.loop: StageLoop[Scored] | None = None
+
+    def setup(self) -> None:
+        """Join the router group on the scored topic."""
+        kafka = self.settings.kafka
+        self.loop = StageLoop.connect(
+            kafka, f"{self.settings.alerting.group_id}-router", self.handler,
+            LoopOptions(stage=STAGE, topics=[kafka.topics.scored],
+                        deadletter_topic=kafka.topics.deadletter,
+                        ack_timeout_s=kafka.request_timeout_ms / 1000, max_records=1000,
+                        poll_timeout_ms=100),
+        )  # fmt: skip
+        consumer = self.loop.consumer
+        self.handler.keyed_partitions = partition_count(consumer, kafka.topics.keyed)
+        self.handler.upstream = UpstreamProgress(partition_count(consumer, kafka.topics.scored))
+        self.handler.aligner = EventTimeAligner(
+            consumer, ALIGN_IDLE_S, MAX_BUFFERED, upstream_busy=self.handler.upstream.busy
+        )
+
+    def run_once(self) -> int:
+        """One round; returns the keyed entries produced."""
+        assert self.loop is not None
+        self.handler.produced = 0
+        self.loop.run_once()
+        return self.handler.produced
+
+    def close(self) -> None:
+        """Last checkpoint, leave the group."""
+        if self.loop is not None:
+            self.loop.close()

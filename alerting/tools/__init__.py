@@ -1,0 +1,1 @@
+"""Tools beside the stages: backtest, tail, report, Kibana import, generated traffic."""
