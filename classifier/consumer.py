@@ -27,7 +27,7 @@ from classifier.entities import TickerTagger
 from finsent import telemetry
 from finsent.align import EventTimeAligner
 from finsent.config import Settings
-from finsent.kafka import ensure_topics, partition_count
+from finsent.kafka import broadcast, ensure_topics, partition_count
 from finsent.logs import get_logger
 from finsent.schemas import (
     WATERMARK_KEY,
@@ -132,12 +132,8 @@ class ClassifyHandler(Handler[RawItem]):
             raw_partitions=self.raw_partitions, busy=report[0], idle=report[1],
             sent_at=datetime.now(UTC),
         )  # fmt: skip
-        value = encode(marker)
-        for partition in range(self.scored_partitions):
-            self.loop.producer.send(
-                self.settings.kafka.topics.scored, key=WATERMARK_KEY, value=value,
-                partition=partition,
-            )  # fmt: skip
+        broadcast(self.loop.producer, self.settings.kafka.topics.scored, self.scored_partitions,
+                  WATERMARK_KEY, encode(marker))  # fmt: skip
 
     def held(self, tp: Any) -> int | None:
         """Buffered records are not done: the first of them is where a restart re-reads."""
@@ -198,11 +194,10 @@ class ClassifyConsumer:
             kafka,
             options.group_id,
             self.handler,
-            LoopOptions(
-                stage=STAGE,
-                topics=[kafka.topics.raw],
-                deadletter_topic=kafka.topics.deadletter,
-                ack_timeout_s=kafka.request_timeout_ms / 1000,
+            LoopOptions.of(
+                kafka,
+                STAGE,
+                [kafka.topics.raw],
                 max_records=READ_AHEAD * options.max_batch_items,
                 max_wait_ms=options.max_wait_ms,
                 max_poll_interval_ms=options.max_poll_interval_ms,

@@ -104,6 +104,12 @@ def ensure_topics(
         admin.close()
 
 
+def broadcast(producer: Any, topic: str, partitions: int, key: bytes, value: bytes) -> None:
+    """Send one record to every partition of a topic (progress markers); the caller acks."""
+    for partition in range(partitions):
+        producer.send(topic, key=key, value=value, partition=partition)
+
+
 def dead_letter(producer: Any, topic: str, stage: str, record: Any, reason: str) -> Any:
     """Send a consumed record that a stage cannot use to the dead-letter topic, with why.
 

@@ -53,6 +53,7 @@ class Ingestor:
         self.sources: dict[str, Source] = {}
         self.configs: dict[str, SourceBase] = {}
         self.health: dict[str, SourceHealth] = {}
+        self.pseudonymise = AuthorPseudonymiser(None)
 
     def setup(self, sources: list[Any] | None = None) -> None:
         """Open state and producer; set up each enabled source (a broken one is reported)."""
@@ -70,21 +71,25 @@ class Ingestor:
         if self.producer is None:
             ensure_topics(self.settings.kafka, [self.settings.kafka.topics.raw])
             self.producer = ItemProducer(self.settings.kafka)
+        self.pseudonymise = pseudonymise
         for config in sources if sources is not None else options.sources:
-            if not config.enabled:
-                continue
-            kind = getattr(config, "kind", "news")
-            source = build_source(config)
-            self.configs[config.name] = config
-            self.health[config.name] = SourceHealth()
-            try:
-                source.setup(
-                    SourceContext(self.state, ItemFactory(config.name, kind, pseudonymise))
-                )
-            except (OSError, ValueError) as exc:
-                self._failed(config.name, "setup", str(exc))
-                continue
-            self.sources[config.name] = source
+            if config.enabled:
+                self.add_source(config, build_source(config))
+
+    def add_source(self, config: SourceBase, source: Source) -> None:
+        """Set up one source (after ``setup``); a broken one is reported, not added."""
+        assert self.state is not None
+        kind = getattr(config, "kind", "news")
+        self.configs[config.name] = config
+        self.health[config.name] = SourceHealth()
+        try:
+            source.setup(
+                SourceContext(self.state, ItemFactory(config.name, kind, self.pseudonymise))
+            )
+        except (OSError, ValueError) as exc:
+            self._failed(config.name, "setup", str(exc))
+            return
+        self.sources[config.name] = source
 
     def poll(self, name: str) -> SourceRun:
         """Poll one source and produce its new items; errors are data, never raised."""

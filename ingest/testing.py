@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from kafka.errors import KafkaError
 
+from finsent.config_sources import SourceBase
 from finsent.schemas import RawItem
+from ingest.errors import SourceError
+from ingest.sources.base import Poll, SourceContext
 
 
 class ListProducer:
@@ -25,3 +30,36 @@ class ListProducer:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+class ListSource:
+    """A source whose polls hand out prepared entries (dicts as the feed parsers make them).
+
+    Each poll takes the next batch from ``batches`` (empty once they run out); an entry of
+    a batch that is a ``SourceError`` fails that poll instead.
+    """
+
+    def __init__(self, config: SourceBase, batches: Sequence[Sequence[Any]]) -> None:
+        self.config = config
+        self.batches = [list(batch) for batch in batches]
+        self.context: SourceContext | None = None
+        self.closed = False
+
+    def setup(self, context: SourceContext) -> None:
+        """Keep the item factory."""
+        self.context = context
+
+    def poll(self) -> Poll:
+        """The next batch, normalised into items."""
+        assert self.context is not None
+        batch = self.batches.pop(0) if self.batches else []
+        for entry in batch:
+            if isinstance(entry, SourceError):
+                raise entry
+        now = datetime.now(UTC)
+        made = [self.context.items.make(fetched_at=now, **entry) for entry in batch]
+        return Poll([item for item in made if item is not None])
+
+    def close(self) -> None:
+        """Mark closed."""
+        self.closed = True

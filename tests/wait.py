@@ -10,7 +10,10 @@ T = TypeVar("T")
 
 
 def wait_until(
-    condition: Callable[[], T], timeout_s: float, what: str = "condition", interval_s: float = 0.05
+    condition: Callable[[], T | None],
+    timeout_s: float,
+    what: str = "condition",
+    interval_s: float = 0.05,
 ) -> T:
     """Poll ``condition`` until it returns something truthy; fail the test after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s

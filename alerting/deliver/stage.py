@@ -89,9 +89,7 @@ class DeliverStage:
         self.handler = DeliverHandler(store, self.outbox, self.dispatcher)
         self.loop = StageLoop.connect(
             kafka, f"{alerting.group_id}-deliver", self.handler,
-            LoopOptions(stage=STAGE, topics=[kafka.topics.alerts],
-                        deadletter_topic=kafka.topics.deadletter,
-                        ack_timeout_s=kafka.request_timeout_ms / 1000, max_records=200),
+            LoopOptions.of(kafka, STAGE, [kafka.topics.alerts], max_records=200),
         )  # fmt: skip
 
     def _dead(self, delivery: Delivery) -> None:

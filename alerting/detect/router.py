@@ -24,7 +24,7 @@ from alerting.detect.upstream import UpstreamProgress
 from finsent import telemetry
 from finsent.align import EventTimeAligner
 from finsent.config import Settings
-from finsent.kafka import partition_count
+from finsent.kafka import broadcast, partition_count
 from finsent.schemas import (
     WATERMARK_KEY,
     KeyedWatermark,
@@ -106,12 +106,8 @@ class RouterHandler(Handler[Scored]):
             )
             (idle if caught_up else busy).append(tp.partition)
         marker = KeyedWatermark(busy=sorted(busy), idle=sorted(idle), progress=self.progress)
-        value = encode(marker)
-        for partition in range(self.keyed_partitions):
-            self.loop.producer.send(
-                self.settings.kafka.topics.keyed, key=WATERMARK_KEY, value=value,
-                partition=partition,
-            )  # fmt: skip
+        broadcast(self.loop.producer, self.settings.kafka.topics.keyed, self.keyed_partitions,
+                  WATERMARK_KEY, encode(marker))  # fmt: skip
 
 
 class AlertRouter:
@@ -127,10 +123,8 @@ class AlertRouter:
         kafka = self.settings.kafka
         self.loop = StageLoop.connect(
             kafka, f"{self.settings.alerting.group_id}-router", self.handler,
-            LoopOptions(stage=STAGE, topics=[kafka.topics.scored],
-                        deadletter_topic=kafka.topics.deadletter,
-                        ack_timeout_s=kafka.request_timeout_ms / 1000, max_records=1000,
-                        poll_timeout_ms=100),
+            LoopOptions.of(kafka, STAGE, [kafka.topics.scored], max_records=1000,
+                           poll_timeout_ms=100),
         )  # fmt: skip
         consumer = self.loop.consumer
         self.handler.keyed_partitions = partition_count(consumer, kafka.topics.keyed)

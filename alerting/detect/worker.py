@@ -235,9 +235,7 @@ class DetectorWorker:
         self.handler = WorkerHandler(self.settings, self.rules, store, origins=0)
         self.loop = StageLoop.connect(
             kafka, self.settings.alerting.group_id, self.handler,
-            LoopOptions(stage=STAGE, topics=[topics.keyed], deadletter_topic=topics.deadletter,
-                        ack_timeout_s=kafka.request_timeout_ms / 1000, max_records=2000,
-                        poll_timeout_ms=100),
+            LoopOptions.of(kafka, STAGE, [topics.keyed], max_records=2000, poll_timeout_ms=100),
         )  # fmt: skip
         consumer = self.loop.consumer
         keyed = partition_count(consumer, topics.keyed)

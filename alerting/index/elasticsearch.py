@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from elasticsearch import ApiError, ConnectionError, Elasticsearch, TransportError
 
@@ -35,6 +35,18 @@ class FlushResult:
 
     indexed: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+
+
+class ItemSink(Protocol):
+    """Where the index stage puts scored items: ``add`` buffers, ``flush`` makes durable."""
+
+    def add(self, item: ScoredItem) -> None:
+        """Buffer one item."""
+        ...
+
+    def flush(self) -> FlushResult:
+        """Write what is buffered; say what was indexed and what was refused for good."""
+        ...
 
 
 def index_name(prefix: str, item: ScoredItem) -> str:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from alerting.index.elasticsearch import ElasticsearchSink
+from alerting.index.elasticsearch import ElasticsearchSink, ItemSink
 from finsent import telemetry
 from finsent.config import Settings
 from finsent.es import install_templates, make_client
@@ -29,7 +29,7 @@ class IndexHandler(Handler[ScoredItem | None]):
     schema = ScoredItem
 
     def __init__(self) -> None:
-        self.sink: ElasticsearchSink | None = None
+        self.sink: ItemSink | None = None
         self.records: dict[str, Any] = {}
         self.indexed = 0
 
@@ -79,9 +79,7 @@ class IndexStage:
         ensure_topics(kafka, [kafka.topics.scored, kafka.topics.deadletter])
         self.loop = StageLoop.connect(
             kafka, f"{prefix}-index", self.handler,
-            LoopOptions(stage=STAGE, topics=[kafka.topics.scored],
-                        deadletter_topic=kafka.topics.deadletter,
-                        ack_timeout_s=kafka.request_timeout_ms / 1000, max_records=500),
+            LoopOptions.of(kafka, STAGE, [kafka.topics.scored], max_records=500),
         )  # fmt: skip
         self.handler.sink = ElasticsearchSink(client, prefix, on_wait=self.loop.wait_paused)
 

@@ -61,6 +61,14 @@ class LoopOptions:
     keep_alive_share: float = 0.25
     """A paused consumer is polled once this share of ``max_poll_interval_ms`` has passed."""
 
+    @classmethod
+    def of(
+        cls, kafka: KafkaSettings, stage: str, topics: Sequence[str], **options: Any
+    ) -> LoopOptions:
+        """Options for a stage of this Kafka config: its dead-letter topic and ack timeout."""
+        return cls(stage=stage, topics=topics, deadletter_topic=kafka.topics.deadletter,
+                   ack_timeout_s=kafka.request_timeout_ms / 1000, **options)  # fmt: skip
+
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, loop: StageLoop[Any]) -> None:

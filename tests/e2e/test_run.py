@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from finsent.es import make_client
 from finsent.schemas import Alert, RawItem, decode, encode
 from tests.cli import FINSENT
 from tests.integration.conftest import isolate, read_topic
+from tests.wait import wait_until
 
 DATA = data_dir()
 TARGET, CONTROLS = "NFLX", ("KO", "PG", "JNJ")
@@ -96,8 +98,12 @@ def test_run_replay_to_alert_and_webhook(settings: Settings, unique: str, tmp_pa
                         len(receiver.delivered) >= len({a.id for a in fired}):  # fmt: skip
                     break
                 time.sleep(2)
-            time.sleep(3)  # anything still in flight lands now
-            fired = alerts()
+
+            def delivered() -> list[Alert] | None:
+                now = alerts()  # later events (escalations) and their deliveries land too
+                return now if len(receiver.delivered) >= len({a.id for a in now}) else None
+
+            fired = wait_until(delivered, 60, "a delivery for every alert event")
             es.indices.refresh(index=f"{unique}-items")
             indexed = es.count(index=f"{unique}-items")["count"]
         finally:
@@ -123,10 +129,21 @@ def test_run_replay_to_alert_and_webhook(settings: Settings, unique: str, tmp_pa
     # the operator's views of the same run: the alert tail and the report image
     tail = subprocess.Popen([FINSENT, "alerts", "tail", "--json", "-c", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(8)
+    lines: list[str] = []
+
+    def read_tail() -> None:
+        assert tail.stdout is not None
+        for line in tail.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read_tail, daemon=True)
+    reader.start()
+    wait_until(lambda: len(lines) >= len(fired), 60, "the tail to print every alert event")
     tail.send_signal(signal.SIGINT)
-    tailed, errors = tail.communicate(timeout=30)
-    assert {decode(Alert, line).id for line in tailed.splitlines()} == {a.id for a in fired}, errors
+    tail.wait(30)
+    reader.join(10)
+    errors = tail.stderr.read() if tail.stderr is not None else ""
+    assert {decode(Alert, line).id for line in lines} == {a.id for a in fired}, errors
     image = tmp_path / "report.png"
     result = subprocess.run([FINSENT, "report", "--since", "24h", "-o", str(image), "-c", str(path)],
                             capture_output=True, text=True, timeout=120, check=False)  # fmt: skip

@@ -110,3 +110,28 @@ def test_replayed_items_kafka_refused_are_offered_again(tmp_path: Path) -> None:
     assert ingestor.poll("replay").new == 0
     assert len({i.id for i in producer.items}) == len(producer.items) == 30
     ingestor.close()
+
+
+def test_a_list_source_through_the_service_dedupes_and_backs_off(tmp_path: Path) -> None:
+    from finsent.config_sources import JsonSourceConfig
+    from ingest.errors import SourceError
+    from ingest.testing import ListSource
+
+    producer = ListProducer()
+    ingestor = Ingestor(settings(tmp_path, "https://unused.example/feed"), producer)  # type: ignore[arg-type]
+    ingestor.setup(sources=[])
+    entry = {"guid": "a", "title": "Oil jumps", "text": "OPEC+ cuts"}
+    source = ListSource(
+        JsonSourceConfig(name="vendor", url="https://vendor.example/api", fields={"title": "t"}),
+        [[entry, {"guid": "b", "title": "Gold slips"}], [entry], [SourceError("http_5xx", "503")],
+         [{"guid": "c", "title": "", "text": ""}]],
+    )  # fmt: skip
+    ingestor.add_source(source.config, source)
+    first = ingestor.poll("vendor")
+    assert (first.new, first.duplicates) == (2, 0)
+    assert (ingestor.poll("vendor").new, ingestor.failures("vendor")) == (0, 0)
+    assert ingestor.poll("vendor").error == "http_5xx" and ingestor.failures("vendor") == 1
+    assert ingestor.poll("vendor").new == 0 and ingestor.failures("vendor") == 0
+    assert [i.title for i in producer.items] == ["Oil jumps", "Gold slips"]
+    ingestor.close()
+    assert source.closed

@@ -22,6 +22,7 @@ from finsent.es import make_client
 from finsent.kafka import ensure_topics, make_producer
 from finsent.schemas import Alert, Prediction, ScoredItem, SentimentPrediction, decode, encode
 from tests.integration.conftest import isolate, read_topic
+from tests.wait import wait_until
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 SECRET = "integration-secret"
@@ -112,7 +113,10 @@ def test_scored_items_to_item_docs_alert_docs_and_signed_webhooks(
         try:
             done = until(lambda: alert_docs() >= len(live_expected)
                          and len(receiver.delivered) >= len(live_expected), step, 120)  # fmt: skip
-            time.sleep(1.0)
+            assert deliverer.outbox is not None
+            outbox = deliverer.outbox
+            wait_until(lambda: outbox.counts().get("delivered", 0) >= len(live_expected), 30,
+                       "every delivery recorded in the outbox")  # fmt: skip
             deliverer.dispatcher.sync()
         finally:
             stop.set()
