@@ -97,12 +97,13 @@ class ClassifyHandler(Handler[RawItem]):
             self.aligner.add(received.tp, received.value.published_at, received.record,
                              received.value)  # fmt: skip
         limit = RELEASE * self.settings.classifier.max_batch_items
-        released = [item for _, _, item in self.aligner.release(limit)]
+        released = list(self.aligner.release(limit))
         self.released = len(released)
         topic = self.settings.kafka.topics.scored
         if released:
-            for scored in self.score(released):
-                self.loop.producer.send(topic, key=scored.id.encode(), value=encode(scored))
+            scored_items = self.score([item for _, _, item in released])
+            for (_, record, _), scored in zip(released, scored_items, strict=True):
+                self.loop.produce(record, topic, encode(scored), key=scored.id.encode())
             telemetry.PROCESSED.labels(STAGE).inc(len(released))
         if time.monotonic() - self.last_progress >= PROGRESS_INTERVAL_S:
             self.send_progress()

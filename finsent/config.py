@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from finsent.config_sources import SourceConfig
+from finsent.masking import mask_config
 
 ENV_PREFIX = "FINSENT_"
 CONFIG_ENV = "FINSENT_CONFIG"
@@ -117,6 +118,10 @@ class ElasticsearchSettings(Section):
     index_prefix: str = Field(
         "finsent", pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Prefix of every index/alias."
     )
+    daily_index_max_age_days: int = Field(
+        30, ge=1, description="Items published longer than this before they were fetched go "
+        "to <prefix>-items-misdated, not to a daily index of their own, days.",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _one_auth(self) -> Self:
@@ -171,6 +176,11 @@ class IngestSettings(Section):
     seen_max_entries: int = Field(
         1_000_000, ge=1000, description="Seen-id store bound; oldest ids are forgotten first."
     )
+    max_item_bytes: int = Field(
+        256 * 1024, ge=1024, le=900 * 1024,
+        description="An item larger than this (encoded, bytes) is refused on its own, reported "
+        "as a problem of its poll; the rest of the poll is produced.",
+    )  # fmt: skip
     pseudonymise_authors: bool = Field(
         True, description="Replace author handles by a keyed hash (false = raw, opt-in)."
     )
@@ -347,8 +357,12 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
     def masked(self) -> dict[str, Any]:
-        """The effective configuration as plain data, secrets replaced by asterisks."""
-        return self.model_dump(mode="json")
+        """The effective configuration as plain data, every credential replaced by asterisks.
+
+        ``SecretStr`` fields, and what hides in plain strings (``finsent.masking``).
+        """
+        masked: dict[str, Any] = mask_config(self.model_dump(mode="json"))
+        return masked
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

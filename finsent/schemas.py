@@ -7,6 +7,7 @@ error type the dead-letter path catches.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -222,6 +223,10 @@ def make_item_id(source: str, key: str) -> str:
     return hashlib.sha256(f"{source}\x1f{key}".encode()).hexdigest()[:32]
 
 
+MAX_DEAD_PAYLOAD = 512 * 1024
+"""Bytes of a failed record kept in its dead letter (base64 of it stays under 1 MB)."""
+
+
 class DeadLetter(Message):
     """A message a stage could not use, kept with the reason and where it came from."""
 
@@ -231,7 +236,16 @@ class DeadLetter(Message):
     partition: int
     offset: int
     key: str | None = None
-    payload: str = Field(description="The original bytes, decoded as UTF-8 with replacement.")
+    payload: str = Field(description="The original bytes: UTF-8 text, or base64 (see below).")
+    payload_encoding: Literal["utf-8", "base64"] = Field(
+        "utf-8", description="base64 where the original bytes are not valid UTF-8."
+    )
+    payload_size: int | None = Field(None, description="Bytes of the original record.")
+    truncated: bool = Field(
+        False,
+        description="Only the first MAX_DEAD_PAYLOAD bytes are kept (the record stays in "
+        "its topic at partition/offset until retention).",
+    )
     failed_at: UtcDatetime
 
     @classmethod
@@ -245,7 +259,19 @@ class DeadLetter(Message):
         key: bytes | None,
         payload: bytes | None,
     ) -> DeadLetter:
-        """Build the record for a consumed message that failed."""
+        """Build the record for a consumed message that failed (its bytes kept exactly).
+
+        A payload over ``MAX_DEAD_PAYLOAD`` is cut there (``truncated``), so the dead letter
+        itself always fits a produce request.
+        """
+        raw = payload or b""
+        size = len(raw)
+        if size > MAX_DEAD_PAYLOAD:
+            raw = raw[:MAX_DEAD_PAYLOAD]
+        try:
+            text: str | None = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
         return cls(
             stage=stage,
             reason=reason,
@@ -253,6 +279,15 @@ class DeadLetter(Message):
             partition=partition,
             offset=offset,
             key=key.decode("utf-8", "replace") if key is not None else None,
-            payload=(payload or b"").decode("utf-8", "replace"),
+            payload=text if text is not None else base64.b64encode(raw).decode("ascii"),
+            payload_encoding="utf-8" if text is not None else "base64",
+            payload_size=size,
+            truncated=size > MAX_DEAD_PAYLOAD,
             failed_at=datetime.now(UTC),
         )
+
+    def original(self) -> bytes:
+        """The bytes of the record that failed, exactly."""
+        if self.payload_encoding == "base64":
+            return base64.b64decode(self.payload)
+        return self.payload.encode("utf-8")

@@ -40,6 +40,10 @@ QUEUE_SECONDS = Histogram(
     "finsent_classify_queue_seconds", "From fetched_at (ingest) to the start of classification.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )  # fmt: skip
+MISDATED_ITEMS = Counter(
+    "finsent_index_misdated_items_total",
+    "Items indexed into finsent-items-misdated: published too long before they were fetched.",
+)
 ALERTS = Counter("finsent_alerts_total", "Alert events emitted.", ["status", "severity"])
 WEBHOOK_DELIVERIES = Counter(
     "finsent_webhook_deliveries_total",

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import TopicPartition
-from kafka.errors import KafkaError
+from kafka import OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError, MessageSizeTooLargeError
 from kafka.future import Future
 
 
@@ -43,12 +43,18 @@ class Sent:
 
 
 class FakeProducer:
-    """Keeps every send; ``refuse`` makes the next sends fail like a broker refusal."""
+    """Keeps every send; ``refuse`` makes the next sends fail like a broker refusal.
+
+    ``max_request_size`` refuses larger values at once (as ``KafkaProducer.send`` does);
+    ``broker_max_bytes`` lets larger values fail in their future (a broker's refusal).
+    """
 
     def __init__(self, journal: list[str] | None = None) -> None:
         self.sent: list[Sent] = []
         self.journal = journal if journal is not None else []
         self.refuse: str | None = None
+        self.max_request_size: int | None = None
+        self.broker_max_bytes: int | None = None
         self.closed = False
 
     def send(
@@ -59,10 +65,16 @@ class FakeProducer:
         partition: int | None = None,
         **_: Any,
     ) -> Future:
-        """Record the send; the future is already done (succeeded unless ``refuse``)."""
+        """Record the send; the future is already done (succeeded unless refused)."""
+        size = len(value or b"")
+        if self.max_request_size is not None and size > self.max_request_size:
+            raise MessageSizeTooLargeError(f"the message is {size} bytes when serialized")
         future = Future()
         if self.refuse is not None:
             future.failure(KafkaError(self.refuse))
+            return future
+        if self.broker_max_bytes is not None and size > self.broker_max_bytes:
+            future.failure(MessageSizeTooLargeError(f"{size} bytes refused by the broker"))
             return future
         self.sent.append(Sent(topic, key, value, partition))
         self.journal.append(f"send {topic}")
@@ -95,6 +107,7 @@ class FakeConsumer:
         self.positions: dict[TopicPartition, int] = {}
         self.commits: list[dict[TopicPartition, int]] = []
         self.committed_offsets: dict[TopicPartition, int] = {}
+        self.committed_metadata: dict[TopicPartition, str] = {}
         self.listener: Any = None
         self._assigned: set[TopicPartition] = set()
         self._pending_assign: set[TopicPartition] = set()
@@ -212,12 +225,20 @@ class FakeConsumer:
             plain = {tp: int(getattr(o, "offset", o)) for tp, o in offsets.items()}
         self.commits.append(plain)
         self.committed_offsets.update(plain)
+        for tp, o in (offsets or {}).items():
+            self.committed_metadata[tp] = str(getattr(o, "metadata", "") or "")
         self.journal.append("commit " + ",".join(f"{tp.partition}:{o}" for tp, o in sorted(
             plain.items(), key=lambda kv: kv[0].partition)))  # fmt: skip
 
-    def committed(self, tp: TopicPartition) -> int | None:
-        """The group's committed offset of a partition."""
-        return self.committed_offsets.get(tp)
+    def committed(self, tp: TopicPartition, metadata: bool = False) -> Any:
+        """The group's committed offset of a partition.
+
+        With ``metadata``: the whole ``OffsetAndMetadata`` (or None), as kafka-python gives it.
+        """
+        offset = self.committed_offsets.get(tp)
+        if not metadata or offset is None:
+            return offset
+        return OffsetAndMetadata(offset, self.committed_metadata.get(tp, ""), -1)
 
     def close(self) -> None:
         """Leave the group."""

@@ -17,6 +17,9 @@ from ingest.normalise import (
 )
 from ingest.privacy import AuthorPseudonymiser
 
+WEB = ("http://", "https://")
+"""The only links an item keeps: feed text is untrusted (no javascript:, data:, file:)."""
+
 
 class ItemFactory:
     """Normalises fields into a RawItem for one source."""
@@ -56,7 +59,7 @@ class ItemFactory:
             kind=kind or self.kind,
             title=clean_title,
             text=clean_body,
-            url=link,
+            url=link if link is not None and link.lower().startswith(WEB) else None,
             published_at=clamp_published(parse_time(published), fetched_at),
             fetched_at=fetched_at,
             lang=detect_language(f"{clean_title} {clean_body}"),

@@ -12,6 +12,7 @@ from finsent.config import Settings
 from finsent.config_sources import SourceBase
 from finsent.kafka import ensure_topics
 from finsent.logs import get_logger
+from finsent.schemas import RawItem, encode
 from ingest import telemetry
 from ingest.errors import SourceError
 from ingest.items import ItemFactory
@@ -111,8 +112,13 @@ class Ingestor:
             self.log.warning("source problem", source=name, reason=reason, detail=detail[:500])
         unique = {item.id: item for item in result.items}
         fresh = self.state.unseen(unique)
-        new_items = [item for item_id, item in unique.items() if item_id in fresh]
-        run.duplicates = len(result.items) - len(new_items)
+        candidates = {item_id: item for item_id, item in unique.items() if item_id in fresh}
+        run.duplicates = len(result.items) - len(candidates)
+        oversized = self._oversized(name, candidates)
+        if oversized:
+            run.problems += [f"item_too_large: {item_id}" for item_id in oversized]
+            self.state.mark_seen(oversized)  # refused for good: not re-offered every poll
+        new_items = [item for item_id, item in candidates.items() if item_id not in oversized]
         try:
             acknowledged = self.producer.send(new_items) if new_items else []
         except KafkaError as exc:
@@ -127,6 +133,19 @@ class Ingestor:
         run.new = len(acknowledged)
         self._succeeded(name, run)
         return run
+
+    def _oversized(self, name: str, items: dict[str, RawItem]) -> list[str]:
+        """Ids of items too large to produce: each is refused alone, not the whole poll."""
+        limit = self.settings.ingest.max_item_bytes
+        oversized = []
+        for item_id, item in items.items():
+            size = len(encode(item))
+            if size > limit:
+                oversized.append(item_id)
+                telemetry.ERRORS.labels(name, "item_too_large").inc()
+                self.log.warning("item too large", source=name, id=item_id, bytes=size,
+                                 limit=limit, title=item.title[:120])  # fmt: skip
+        return oversized
 
     def failures(self, name: str) -> int:
         """Consecutive failed polls of a source (0 after a good one)."""

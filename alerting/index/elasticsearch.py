@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from elasticsearch import ApiError, ConnectionError, Elasticsearch, TransportError
 
+from finsent import telemetry
 from finsent.schemas import ScoredItem
 
 RETRYABLE = {429, 500, 502, 503, 504}
@@ -49,8 +50,24 @@ class ItemSink(Protocol):
         ...
 
 
-def index_name(prefix: str, item: ScoredItem) -> str:
-    """Daily index by publication day (UTC): ``finsent-items-2026.03.02``."""
+MISDATED = "misdated"
+"""Suffix of the one index for items whose publication day is no use as a daily index."""
+MAX_AGE_DAYS = 30
+
+
+def index_name(prefix: str, item: ScoredItem, max_age_days: int = MAX_AGE_DAYS) -> str:
+    """Daily index by publication day (UTC): ``finsent-items-2026.03.02``.
+
+    Only for items published within ``max_age_days`` before they were fetched (ingest
+    already clamps future dates to the fetch time): an archive feed, or a date of 1970 or
+    year 1, must not create an index per day and exhaust the cluster's shards. Those go to
+    ``finsent-items-misdated`` (behind the same alias). The fetch time, not the clock, is
+    the reference, so a replay puts every item in the same index again (``_id`` stays unique).
+    """
+    age = item.fetched_at - item.published_at
+    if age > timedelta(days=max_age_days) or age < -timedelta(days=1):
+        telemetry.MISDATED_ITEMS.inc()
+        return f"{prefix}-items-{MISDATED}"
     return f"{prefix}-items-{item.published_at:%Y.%m.%d}"
 
 
@@ -75,9 +92,11 @@ class ElasticsearchSink:
         prefix: str,
         max_backoff_s: float = 30.0,
         on_wait: Callable[[float], None] = time.sleep,
+        max_age_days: int = MAX_AGE_DAYS,
     ) -> None:
         self.client = client
         self.prefix = prefix
+        self.max_age_days = max_age_days
         self.max_backoff_s = max_backoff_s
         self.on_wait = on_wait  # the consumer keeps its group membership while waiting
         self.buffer: list[ScoredItem] = []
@@ -90,7 +109,14 @@ class ElasticsearchSink:
         operations: list[dict[str, Any]] = []
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
         for item in items:
-            operations.append({"index": {"_index": index_name(self.prefix, item), "_id": item.id}})
+            operations.append(
+                {
+                    "index": {
+                        "_index": index_name(self.prefix, item, self.max_age_days),
+                        "_id": item.id,
+                    }
+                }
+            )
             operations.append(document(item, now))
         response = self.client.bulk(operations=operations)
         return [next(iter(entry.values())) for entry in response["items"]]

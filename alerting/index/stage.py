@@ -81,7 +81,10 @@ class IndexStage:
             kafka, f"{prefix}-index", self.handler,
             LoopOptions.of(kafka, STAGE, [kafka.topics.scored], max_records=500),
         )  # fmt: skip
-        self.handler.sink = ElasticsearchSink(client, prefix, on_wait=self.loop.wait_paused)
+        self.handler.sink = ElasticsearchSink(
+            client, prefix, on_wait=self.loop.wait_paused,
+            max_age_days=self.settings.elasticsearch.daily_index_max_age_days,
+        )  # fmt: skip
 
     def run_once(self) -> int:
         """One round: poll, index, dead-letter what cannot be, commit; returns docs indexed."""

@@ -35,6 +35,13 @@ class LoopContext(Protocol):
         """Dead-letter a record the stage cannot use (it counts as done)."""
         ...
 
+    def produce(
+        self, origin: Any, topic: str, value: bytes, key: bytes | None = None,
+        partition: int | None = None,
+    ) -> None:  # fmt: skip
+        """Send an output of ``origin``; one the brokers can never take dead-letters it."""
+        ...
+
     def paused(self) -> AbstractContextManager[None]:
         """Stop fetching while slow work runs (call ``keep_alive`` inside)."""
         ...

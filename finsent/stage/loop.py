@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 
 from finsent import telemetry
 from finsent.config import KafkaSettings
@@ -37,6 +43,14 @@ from finsent.schemas import SchemaError
 from finsent.stage.handler import Handler, Received
 
 T = TypeVar("T")
+
+DEAD_PREFIX = "dead:"
+"""Commit metadata: offsets past the committed one that were already dead-lettered."""
+MAX_REMEMBERED = 200
+"""At most this many are remembered (the group coordinator caps metadata at 4 KB)."""
+UNSENDABLE = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError,
+              CorruptRecordError)  # fmt: skip
+"""Refusals that no retry can change: the record that made the output is dead-lettered."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +108,13 @@ class StageLoop(Generic[T]):
         self.log = get_logger(options.stage)
         self.positions: dict[Any, int] = {}
         """Next offset per partition: after the last record decoded or dead-lettered."""
-        self.committed: dict[Any, int] = {}
+        self.committed: dict[Any, tuple[int, str]] = {}
+        self.dead_ahead: dict[Any, set[int]] = {}
+        """Dead-lettered offsets not yet behind the committed offset (kept in its metadata)."""
+        self.done_before: dict[Any, set[int]] = {}
+        """Offsets a previous member already dead-lettered (read from the commit metadata)."""
+        self._unread: set[Any] = set()
+        self._outputs: list[tuple[Any, Any, str]] = []  # (future, origin record, topic)
         self.failed = False
         self.dead_lettered = 0
         """Records dead-lettered since the loop started."""
@@ -130,7 +150,8 @@ class StageLoop(Generic[T]):
     # -- rebalance ---------------------------------------------------------------------------
 
     def on_assigned(self, partitions: Collection[Any]) -> None:
-        """Partitions joined (inside poll)."""
+        """Partitions joined (inside poll); their commit metadata is read before their records."""
+        self._unread.update(partitions)
         self.handler.assigned(partitions)
 
     def on_revoked(self, partitions: Collection[Any]) -> None:
@@ -139,6 +160,9 @@ class StageLoop(Generic[T]):
         for tp in gone:
             self.positions.pop(tp, None)
             self.committed.pop(tp, None)
+            self.dead_ahead.pop(tp, None)
+            self.done_before.pop(tp, None)
+            self._unread.discard(tp)
         self._early = [r for r in self._early if _tp(r) not in gone]
         self.handler.revoked(partitions)
 
@@ -181,7 +205,11 @@ class StageLoop(Generic[T]):
             tp = _tp(record)
             if tp in self._seeked:
                 continue  # fetched from the old position; the seek re-reads from the new one
+            if tp in self._unread:
+                self._read_dead_letters(tp)
             self.positions[tp] = record.offset + 1
+            if record.offset in self.done_before.get(tp, ()):
+                continue  # dead-lettered before a restart: done, never again
             if record.value is None:
                 self.dead_letter(record, "empty record (no value)", "empty")
                 continue
@@ -193,6 +221,19 @@ class StageLoop(Generic[T]):
             decoded.append(Received(tp, record, value))
         self._seeked.clear()
         return decoded
+
+    def _read_dead_letters(self, tp: Any) -> None:
+        """Which records ahead of the committed offset a previous member dead-lettered."""
+        self._unread.discard(tp)
+        try:
+            committed = self.consumer.committed(tp, metadata=True)
+        except KafkaError as exc:  # not fatal: at worst a poison record is dead-lettered twice
+            self.log.warning("commit metadata unreadable", partition=tp.partition, error=str(exc))
+            return
+        metadata = str(getattr(committed, "metadata", "") or "")
+        if metadata.startswith(DEAD_PREFIX):
+            offsets = metadata.removeprefix(DEAD_PREFIX).split(",")
+            self.done_before[tp] = {int(o) for o in offsets if o.isdigit()}
 
     def run_once(self) -> int:
         """One round; returns the records it consumed (decoded or dead-lettered)."""
@@ -226,6 +267,7 @@ class StageLoop(Generic[T]):
                     reason)  # fmt: skip
         telemetry.DEAD_LETTERS.labels(self.options.stage, kind).inc()
         self.dead_lettered += 1
+        self.dead_ahead.setdefault(_tp(record), set()).add(int(record.offset))
         if kind not in self._logged_reasons:
             self._logged_reasons.add(kind)
             self.log.warning(
@@ -234,25 +276,67 @@ class StageLoop(Generic[T]):
                 note="later dead letters of this kind are counted, not logged",
             )  # fmt: skip
 
+    def produce(
+        self, origin: Any, topic: str, value: bytes, key: bytes | None = None,
+        partition: int | None = None,
+    ) -> None:  # fmt: skip
+        """Send an output of the consumed record ``origin``.
+
+        An output the brokers can never take (too large, invalid) dead-letters ``origin``
+        instead, so one poison record never stops the stage: at once when the producer
+        refuses it, or at the checkpoint when a broker does.
+        """
+        try:
+            future = self.producer.send(topic, key=key, value=value, partition=partition)
+        except UNSENDABLE as exc:
+            self.dead_letter(origin, f"output to {topic} refused: {exc}", "unsendable")
+            return
+        self._outputs.append((future, origin, topic))
+
+    def _refused_outputs(self) -> None:
+        """Dead-letter the records whose outputs a broker refused for good."""
+        outputs, self._outputs = self._outputs, []
+        if not outputs:
+            return
+        self.producer.producer.flush(timeout=self.options.ack_timeout_s)
+        refused = {
+            id(future): (origin, topic, future.exception)
+            for future, origin, topic in outputs
+            if future.is_done and future.failed() and isinstance(future.exception, UNSENDABLE)
+        }
+        if not refused:
+            return
+        self.producer.pending = [f for f in self.producer.pending if id(f) not in refused]
+        for origin, topic, error in refused.values():
+            self.dead_letter(origin, f"output to {topic} refused: {error}", "unsendable")
+
     def checkpoint(self) -> None:
         """Flush the handler, wait for every acknowledgement, then commit what is done."""
         self.handler.flush()
+        self._refused_outputs()
         self.producer.acknowledge(self.options.ack_timeout_s)
-        offsets: dict[Any, int] = {}
+        offsets: dict[Any, tuple[int, str]] = {}
         for tp, position in self.positions.items():
             held = self.handler.held(tp)
             offset = position if held is None else held
-            if self.committed.get(tp) != offset:
-                offsets[tp] = offset
+            ahead = self.dead_ahead.get(tp, set()) | self.done_before.get(tp, set())
+            remembered = sorted(o for o in ahead if o >= offset)[:MAX_REMEMBERED]
+            metadata = DEAD_PREFIX + ",".join(map(str, remembered)) if remembered else ""
+            if self.committed.get(tp) != (offset, metadata):
+                offsets[tp] = (offset, metadata)
         if offsets:
             try:
                 self.consumer.commit(
-                    {tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
+                    {tp: OffsetAndMetadata(o, m, -1) for tp, (o, m) in offsets.items()}
                 )
             except KafkaError as exc:  # lost the partitions meanwhile: the new owner re-reads
                 self.log.warning("commit failed", error=str(exc))
                 return
             self.committed.update(offsets)
+            for tp, (offset, _) in offsets.items():
+                for table in (self.dead_ahead, self.done_before):
+                    if tp in table:
+                        table[tp] = {o for o in table[tp] if o >= offset}
         self.handler.committed()
 
     # -- slow work ---------------------------------------------------------------------------

@@ -101,6 +101,27 @@ def test_secrets_are_secretstr_and_masked(tmp_path: Path) -> None:
     assert "**********" in dumped
 
 
+def test_credentials_in_plain_strings_are_masked_too(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "elasticsearch:\n  hosts: ['https://elastic:pa55word@es.internal:9200']\n"
+        "ingest:\n  sources:\n"
+        "    - {type: rss, name: vendor, url: 'https://feeds.example/news?apikey=K3Y&lang=en'}\n"
+        "alerting:\n  webhooks:\n"
+        "    - {name: slack, format: slack,\n"
+        "       url: 'https://hooks.slack.com/services/T0AAA/B0BBB/XyZsEcReTtOkEn'}\n"
+        "    - {name: ops, url: 'https://ops.example/hook',\n"
+        "       headers: {Authorization: 'Bearer b34r3r', X-Api-Key: 'h34d3r'}}\n",
+    )
+    dumped = yaml.safe_dump(load_settings(path).masked())
+    for secret in ("pa55word", "K3Y", "XyZsEcReTtOkEn", "T0AAA", "b34r3r", "h34d3r"):
+        assert secret not in dumped, secret
+    assert "https://elastic:**********@es.internal:9200" in dumped
+    assert "https://feeds.example/news?apikey=" in dumped and "lang=" in dumped
+    assert "https://hooks.slack.com/**********" in dumped
+    assert "Authorization: '**********'" in dumped or "Authorization: '*" in dumped
+
+
 def test_example_config_is_valid_and_documents_every_field() -> None:
     settings = load_settings(EXAMPLE)
     text = EXAMPLE.read_text()

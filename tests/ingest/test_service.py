@@ -135,3 +135,29 @@ def test_a_list_source_through_the_service_dedupes_and_backs_off(tmp_path: Path)
     assert [i.title for i in producer.items] == ["Oil jumps", "Gold slips"]
     ingestor.close()
     assert source.closed
+
+
+def test_an_oversized_item_is_refused_alone_and_the_rest_of_the_poll_produced(
+    tmp_path: Path,
+) -> None:
+    from finsent.config_sources import JsonSourceConfig
+    from ingest.testing import ListSource
+
+    producer = ListProducer()
+    config = settings(tmp_path, "https://unused.example/feed")
+    ingestor = Ingestor(config, producer)  # type: ignore[arg-type]
+    ingestor.setup(sources=[])
+    huge = {"guid": "huge", "title": "Oil " * 300_000}  # a 1.2 MB title
+    entries = [{"guid": "a", "title": "Gold slips"}, huge, {"guid": "b", "title": "Oil jumps"}]
+    source = ListSource(
+        JsonSourceConfig(name="vendor", url="https://vendor.example/api", fields={"title": "t"}),
+        [entries, entries],
+    )
+    ingestor.add_source(source.config, source)
+    first = ingestor.poll("vendor")
+    assert first.error is None and first.new == 2
+    assert [p.split(":")[0] for p in first.problems] == ["item_too_large"]
+    second = ingestor.poll("vendor")
+    assert (second.new, second.duplicates, second.problems) == (0, 3, []), "reported once"
+    assert [i.title for i in producer.items] == ["Gold slips", "Oil jumps"]
+    ingestor.close()

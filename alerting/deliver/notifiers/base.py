@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -69,9 +70,23 @@ def headline(alert: Alert) -> str:
     )
 
 
-def sample_lines(alert: Alert) -> list[str]:
-    """The sample stories as list lines for chat formats."""
-    return [f"- {s.title} ({s.score:.2f})" + (f" {s.url}" if s.url else "") for s in alert.samples]
+def plain(text: str) -> str:
+    """No escaping (the JSON format: receivers treat the fields as data)."""
+    return text
+
+
+def sample_lines(alert: Alert, escape: Callable[[str], str] = plain) -> list[str]:
+    """The sample stories as list lines for chat formats, feed text escaped for the format.
+
+    Titles and links come from feeds, so they are untrusted: ``escape`` keeps them text
+    (no mentions, no markup, no links of their own); only http(s) links are shown.
+    """
+    return [
+        f"- {escape(s.title)} ({s.score:.2f})"
+        + (f" {escape(s.url)}" if s.url and s.url.lower().startswith(("http://", "https://"))
+           else "")
+        for s in alert.samples
+    ]  # fmt: skip
 
 
 class HttpNotifier:

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 from alerting.deliver.notifiers.base import HttpNotifier, headline, sample_lines
 from finsent.schemas import Alert
+
+MARKDOWN = re.compile(r"([\\`*_\[\]()~])")
+"""What Adaptive Card Markdown acts on inside a line: emphasis, code, links."""
+
+
+def escape(text: str) -> str:
+    """Feed text backslash-escaped, so it cannot make links or emphasis of its own."""
+    return MARKDOWN.sub(r"\\\1", text)
 
 
 class TeamsNotifier(HttpNotifier):
@@ -17,7 +26,7 @@ class TeamsNotifier(HttpNotifier):
     @classmethod
     def message(cls, alert: Alert) -> dict[str, Any]:
         """The Teams message with its card attachment."""
-        lines, link = sample_lines(alert), alert.kibana_url or ""
+        lines, link = sample_lines(alert, escape), alert.kibana_url or ""
         card: dict[str, Any] = {
             "type": "AdaptiveCard",
             "version": "1.4",

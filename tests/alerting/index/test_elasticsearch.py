@@ -54,3 +54,23 @@ def test_only_failed_items_are_retried_and_4xx_rejected() -> None:
 
 def test_daily_index_by_publication_day() -> None:
     assert index_name("finsent", item(1)) == "finsent-items-2026.03.02"
+
+
+def test_items_with_no_usable_publication_day_share_one_index() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from finsent import telemetry
+
+    fetched = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    before = telemetry.MISDATED_ITEMS._value.get()
+    names = set()
+    for published in (datetime(1970, 1, 1, tzinfo=UTC), datetime(1999, 12, 31, tzinfo=UTC),
+                      datetime(1, 1, 1, tzinfo=UTC), fetched - timedelta(days=31)):  # fmt: skip
+        dated = item(1).model_copy(update={"published_at": published, "fetched_at": fetched})
+        names.add(index_name("finsent", dated))
+    assert names == {"finsent-items-misdated"}
+    assert telemetry.MISDATED_ITEMS._value.get() == before + 4
+    recent = item(1).model_copy(
+        update={"published_at": fetched - timedelta(days=29), "fetched_at": fetched}
+    )
+    assert index_name("finsent", recent) == "finsent-items-2026.02.01"

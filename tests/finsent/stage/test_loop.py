@@ -222,3 +222,85 @@ def test_a_seek_in_refresh_drops_the_records_fetched_before_it() -> None:
     loop.run_once()
     assert handler.seen == [2, 3]
     assert consumer.committed_offsets[tp] == 4
+
+
+def test_binary_payloads_are_dead_lettered_byte_for_byte() -> None:
+    loop, _, consumer, producer = make(1)
+    poison = bytes(range(256)) * 4
+    consumer.add(IN, 0, poison)
+    consumer.add(IN, 0, "{ünïcode".encode())
+    loop.run_once()
+    binary, text = (decode(DeadLetter, v) for v in producer.values(DLQ))
+    assert binary.payload_encoding == "base64" and binary.original() == poison
+    assert text.payload_encoding == "utf-8" and text.original() == "{ünïcode".encode()
+
+
+def test_a_record_dead_lettered_before_a_restart_is_not_dead_lettered_again() -> None:
+    loop, handler, consumer, producer = make(1)
+    tp = TopicPartition(IN, 0)
+    consumer.add(IN, 0, marker(0))
+    consumer.add(IN, 0, b"{poison")
+    consumer.add(IN, 0, marker(2))
+    handler.holding[tp] = 0  # the first record is still buffered: the commit stays at 0
+    loop.run_once()
+    assert len(producer.values(DLQ)) == 1
+    assert consumer.committed_offsets[tp] == 0
+    assert consumer.committed_metadata[tp] == "dead:1", "the dead letter is remembered"
+    # kill -9 and restart: the new member re-reads from offset 0
+    restarted = FakeConsumer({IN: 1}, [])
+    restarted.logs = consumer.logs
+    restarted.committed_offsets = dict(consumer.committed_offsets)
+    restarted.committed_metadata = dict(consumer.committed_metadata)
+    again_producer = FakeProducer()
+    again_handler = Echo()
+    options = LoopOptions(stage="test", topics=[IN], deadletter_topic=DLQ, ack_timeout_s=1)
+    again = StageLoop(restarted, AckedProducer(again_producer), again_handler, options)
+    again.subscribe()
+    again.run_once()
+    assert again_handler.seen == [0, 2]
+    assert again_producer.values(DLQ) == [], "never dead-lettered twice"
+    assert restarted.committed_offsets[tp] == 3
+    assert restarted.committed_metadata[tp] == "", "nothing ahead of the commit to remember"
+
+
+class Bloat(Echo):
+    """Outputs a value of the size the record asks for (busy[0] bytes)."""
+
+    def handle(self, batch: Sequence[Received[KeyedWatermark]]) -> None:
+        for received in batch:
+            self.seen.append(received.value.busy[0])
+            self.loop.produce(received.record, OUT, b"x" * received.value.busy[0])
+
+
+@pytest.mark.parametrize("refusal", ["producer", "broker"])
+def test_an_output_the_brokers_can_never_take_dead_letters_its_record(refusal: str) -> None:
+    journal: list[str] = []
+    consumer = FakeConsumer({IN: 1}, journal)
+    producer = FakeProducer(journal)
+    if refusal == "producer":
+        producer.max_request_size = 1000
+    else:
+        producer.broker_max_bytes = 1000
+    options = LoopOptions(stage="test", topics=[IN], deadletter_topic=DLQ, ack_timeout_s=1)
+    loop = StageLoop(consumer, AckedProducer(producer), Bloat(), options)
+    loop.subscribe()
+    for size in (10, 5000, 20):
+        consumer.add(IN, 0, marker(size))
+    loop.run_once()  # no KafkaError: the poison record is dead-lettered, the stage goes on
+    assert [len(v) for v in producer.values(OUT)] == [10, 20]
+    (letter,) = [decode(DeadLetter, v) for v in producer.values(DLQ)]
+    assert letter.offset == 1 and letter.reason.startswith(f"output to {OUT} refused")
+    assert consumer.committed_offsets[TopicPartition(IN, 0)] == 3
+
+
+def test_a_huge_record_is_dead_lettered_truncated_and_says_so() -> None:
+    from finsent.schemas import MAX_DEAD_PAYLOAD
+
+    loop, _, consumer, producer = make(1)
+    huge = b"{" + b"a" * (3 * MAX_DEAD_PAYLOAD)
+    consumer.add(IN, 0, huge)
+    loop.run_once()
+    (letter,) = [decode(DeadLetter, v) for v in producer.values(DLQ)]
+    assert letter.truncated and letter.payload_size == len(huge)
+    assert letter.original() == huge[:MAX_DEAD_PAYLOAD]
+    assert len(producer.values(DLQ)[0]) < 1024 * 1024
