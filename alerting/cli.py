@@ -77,7 +77,7 @@ alerts_app = typer.Typer(help="Alert events.")
 
 @alerts_app.command("tail")
 def alerts_tail(
-    last: Annotated[int, typer.Option(help="Earlier events to show first, per partition.")] = 10,
+    last: Annotated[int, typer.Option(help="Earlier events to show first (newest N).")] = 10,
     json_lines: Annotated[bool, typer.Option("--json", help="One Alert JSON per line.")] = False,
     config: ConfigOption = None,
 ) -> None:

@@ -16,7 +16,12 @@ from typing import Any, Literal, Self, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from finsent.config_sources import SourceConfig
 from finsent.masking import mask_config
@@ -412,7 +417,10 @@ def load_settings(path: Path | str | None = None) -> Settings:
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
         if loaded is None:
-            loaded = {}
+            raise ConfigError(
+                f"config file {path} is empty: give at least one section (see "
+                "deploy/finsent.example.yaml), or run without -c for the built-in defaults"
+            )
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must be a mapping at the top level")
         data = loaded
@@ -421,3 +429,10 @@ def load_settings(path: Path | str | None = None) -> Settings:
     except ValidationError as exc:
         problems = "\n".join(f"  - {_describe(err)}" for err in exc.errors())
         raise ConfigError(f"invalid configuration ({where}):\n{problems}") from None
+    except SettingsError as exc:  # a FINSENT_* variable that is not valid JSON
+        variables = sorted(k for k in os.environ if k.startswith(ENV_PREFIX))
+        raise ConfigError(
+            f"invalid configuration (environment): {exc}; complex values in FINSENT_* "
+            f"variables are JSON, e.g. FINSENT_KAFKA__BOOTSTRAP_SERVERS='[\"broker:9093\"]' "
+            f"(set: {', '.join(variables) or 'none'})"
+        ) from None

@@ -24,7 +24,7 @@ class SourceBase(BaseModel):
 class HttpSourceBase(SourceBase):
     """Sources fetched over HTTP(S) with hard limits."""
 
-    url: str = Field(description="http(s) URL polled.")
+    url: str = Field(pattern=r"^[hH][tT][tT][pP][sS]?://", description="http(s) URL polled.")
     timeout_s: float = Field(10.0, gt=0, description="Connect and read timeout, seconds.")
     max_body_bytes: int = Field(5_000_000, gt=0, description="Largest body accepted, bytes.")
     max_redirects: int = Field(5, ge=0, description="Redirects followed at most.")
@@ -51,6 +51,7 @@ class RedditSourceConfig(HttpSourceBase):
     client_secret: SecretStr | None = Field(None, description="OAuth app secret (secret).")
     token_url: str = Field(
         "https://www.reddit.com/api/v1/access_token",
+        pattern=r"^[hH][tT][tT][pP][sS]?://",
         description="OAuth token endpoint (client credentials); used when client_id is set.",
     )
 

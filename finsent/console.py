@@ -43,6 +43,7 @@ class ConsoleSummary:
         self.out = out or sys.stdout
         self.last = {s: _total(*STAGE_COUNTERS[s]) for s in stages}
         self.last_at = time.monotonic()
+        self.shown: set[str] = set()  # alert event ids already printed
 
     def render(self) -> str:
         """The current block."""
@@ -57,7 +58,12 @@ class ConsoleSummary:
             self.last[stage] = total
         self.last_at = now
         lines = [f"[finsent {time.strftime('%H:%M:%S')}] " + " | ".join(rates)]
-        for alert in telemetry.RECENT_ALERTS.latest()[::-1]:
+        recent = telemetry.RECENT_ALERTS.latest()
+        self.shown &= {alert.id for alert in recent}  # bounded: what can still come round
+        for alert in recent:
+            if alert.id in self.shown:
+                continue  # each event once, not again every interval
+            self.shown.add(alert.id)
             lines.append(
                 f"  {alert.status:<9} {alert.severity:<8} {alert.key:<26} "
                 f"{alert.observed:g} negative vs {alert.expected:.1f} expected "

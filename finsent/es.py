@@ -31,6 +31,21 @@ def make_client(settings: ElasticsearchSettings, **overrides: Any) -> Elasticsea
     return Elasticsearch(**(options | overrides))
 
 
+def cluster_problem(client: Elasticsearch, timeout_s: float = 5.0) -> str | None:
+    """Why the cluster cannot take writes now, or None when its health is green or yellow.
+
+    Cluster health, not ``ping`` (``HEAD /``): some builds (the integ-test distribution the
+    local stack runs) answer 405 on the root endpoint, and a reachable red cluster is not
+    ready either.
+    """
+    try:
+        health = client.cluster.health(timeout=f"{timeout_s:g}s")
+    except Exception as exc:  # noqa: BLE001 - transport and API errors vary by version
+        return f"{type(exc).__name__}: {exc}"[:300]
+    status = str(health.get("status"))
+    return None if status in ("green", "yellow") else f"cluster health {status}"
+
+
 def load_templates(
     prefix: str, directory: Traversable = TEMPLATES_DIR
 ) -> dict[str, dict[str, Any]]:

@@ -149,7 +149,8 @@ class LagMonitor:
                 telemetry.CONSUMER_LAG.labels(stage, topic).set(lag)
                 total += lag
             lags[stage] = total
-        self.latest = lags
+        self.latest.clear()  # in place: the console summary holds this very dict
+        self.latest.update(lags)
         return lags
 
     def run(self, stop: threading.Event) -> None:

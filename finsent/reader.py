@@ -40,18 +40,34 @@ def read_last(settings: KafkaSettings, topic: str, partition: int, count: int) -
         consumer.close()
 
 
-def follow(settings: KafkaSettings, topic: str, last: int, stop: threading.Event) -> Iterator[Any]:
-    """The last ``last`` records of each partition, then new ones as they come, until stopped.
+def follow(
+    settings: KafkaSettings, topic: str, last: int, stop: threading.Event, consumer: Any = None
+) -> Iterator[Any]:
+    """The last ``last`` records of the topic, then new ones as they come, until stopped.
 
-    Each poll's records are yielded in timestamp order across partitions.
+    ``last`` counts across partitions: the newest ``last`` by timestamp, not ``last`` of
+    each. Each later poll's records are yielded in timestamp order. ``consumer``: a
+    group-less consumer to use (default: a new one).
     """
-    consumer: Any = make_consumer(settings, None)
+    consumer = consumer if consumer is not None else make_consumer(settings, None)
     try:
         partitions = [TopicPartition(topic, p) for p in range(partition_count(consumer, topic))]
         consumer.assign(partitions)
         ends = consumer.end_offsets(partitions)
         for tp in partitions:
             consumer.seek(tp, max(0, ends[tp] - last))
+        backlog: list[Any] = []
+        newer: list[Any] = []
+        deadline = time.monotonic() + settings.request_timeout_ms / 1000
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            if stop.is_set() or time.monotonic() > deadline:
+                break
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for record in records:
+                    (backlog if record.offset < ends[tp] else newer).append(record)
+        backlog.sort(key=lambda r: r.timestamp)
+        yield from backlog[-last:] if last > 0 else []
+        yield from sorted(newer, key=lambda r: r.timestamp)
         while not stop.is_set():
             batch = consumer.poll(timeout_ms=500)
             yield from sorted((r for rs in batch.values() for r in rs), key=lambda r: r.timestamp)

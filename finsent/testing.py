@@ -118,10 +118,13 @@ class FakeConsumer:
 
     # -- feeding -----------------------------------------------------------------------------
 
-    def add(self, topic: str, partition: int, value: bytes | None, key: bytes | None = None) -> int:
+    def add(
+        self, topic: str, partition: int, value: bytes | None, key: bytes | None = None,
+        timestamp: int = 0,
+    ) -> int:  # fmt: skip
         """Append one record; returns its offset."""
         log = self.logs[TopicPartition(topic, partition)]
-        log.append(FakeRecord(topic, partition, len(log), key, value))
+        log.append(FakeRecord(topic, partition, len(log), key, value, timestamp))
         return len(log) - 1
 
     # -- group membership --------------------------------------------------------------------

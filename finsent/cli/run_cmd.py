@@ -16,7 +16,7 @@ from finsent.config import ConfigError, Settings, load_settings
 from finsent.console import ConsoleSummary
 from finsent.daemon import Supervisor
 from finsent.errors import SetupError
-from finsent.es import install_templates, make_client
+from finsent.es import cluster_problem, install_templates, make_client
 from finsent.health import Health, HealthServer, LagMonitor
 from finsent.kafka import ensure_topics, make_admin
 from finsent.logs import configure, get_logger
@@ -74,7 +74,7 @@ def dependency_checks(settings: Settings, es: Any) -> dict[str, Callable[[], str
         return None
 
     def elasticsearch() -> str | None:
-        return None if es.ping() else "ping failed"
+        return cluster_problem(es)
 
     return {"kafka": kafka, "elasticsearch": elasticsearch}
 

@@ -150,3 +150,25 @@ def test_example_config_is_valid_and_documents_every_field() -> None:
         assert f"{leaf}:" in text, f"{dotted} is not in {EXAMPLE.name}"
         env = "FINSENT_" + dotted.upper().replace(".", "__")
         assert env in text, f"{env} is not documented in {EXAMPLE.name}"
+
+
+def test_an_empty_config_file_is_refused_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is empty"):
+        load_settings(write(tmp_path, "# nothing but a comment\n"))
+
+
+def test_a_source_url_must_be_http_or_https(tmp_path: Path) -> None:
+    path = write(tmp_path, "ingest:\n  sources:\n    - {type: rss, name: f, url: 'ftp://x/feed'}\n")
+    with pytest.raises(ConfigError, match=r"ingest\.sources\.0.*url"):
+        load_settings(path)
+
+
+def test_malformed_json_in_a_variable_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.cli import finsent
+
+    monkeypatch.setenv("FINSENT_KAFKA__BOOTSTRAP_SERVERS", "[broker:9093")
+    with pytest.raises(ConfigError, match="FINSENT_KAFKA__BOOTSTRAP_SERVERS"):
+        load_settings()
+    result = finsent("config", "check")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 3
