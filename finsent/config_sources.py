@@ -26,6 +26,9 @@ class HttpSourceBase(SourceBase):
 
     url: str = Field(pattern=r"^[hH][tT][tT][pP][sS]?://", description="http(s) URL polled.")
     timeout_s: float = Field(10.0, gt=0, description="Connect and read timeout, seconds.")
+    total_timeout_s: float = Field(
+        30.0, gt=0, description="The whole fetch (connect, headers, body, redirects), seconds."
+    )
     max_body_bytes: int = Field(5_000_000, gt=0, description="Largest body accepted, bytes.")
     max_redirects: int = Field(5, ge=0, description="Redirects followed at most.")
     user_agent: str = Field("finsent/0.1 (+risk monitoring)", description="User-Agent header.")

@@ -41,7 +41,7 @@ def ingest(
         scheduler.start()
         log.info("ingest running", sources=sorted(ingestor.sources))
         stop.wait()
-        scheduler.stop()
+        scheduler.stop(settings.daemon.shutdown_timeout_s)
     finally:
         ingestor.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -78,22 +79,33 @@ class HttpFetcher:
                 request_headers["If-None-Match"] = str(validators["etag"])
             if validators.get("last_modified"):
                 request_headers["If-Modified-Since"] = str(validators["last_modified"])
+        deadline = time.monotonic() + self.config.total_timeout_s
         for _hop in range(self.config.max_redirects + 1):
             check_address(url, self.config.allow_private_network)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SourceError("timeout", f"{redact_url(url)}: {self._too_slow}")
+            timeout = httpx.Timeout(min(self.config.timeout_s, remaining))
             try:
-                with self.client.stream("GET", url, headers=request_headers) as response:
+                with self.client.stream(
+                    "GET", url, headers=request_headers, timeout=timeout
+                ) as response:
                     location = response.headers.get("location")
                     if response.status_code in REDIRECTS and location:
                         url = urljoin(url, location)
                         continue
-                    return self._read(url, response)
+                    return self._read(url, response, deadline)
             except httpx.TimeoutException as exc:
                 raise SourceError("timeout", f"{redact_url(url)}: {type(exc).__name__}") from exc
             except httpx.HTTPError as exc:
                 raise SourceError("connect", f"{redact_url(url)}: {type(exc).__name__}") from exc
         raise SourceError("redirects", f"more than {self.config.max_redirects} redirects")
 
-    def _read(self, url: str, response: httpx.Response) -> Fetched:
+    @property
+    def _too_slow(self) -> str:
+        return f"not complete within total_timeout_s={self.config.total_timeout_s:g}"
+
+    def _read(self, url: str, response: httpx.Response, deadline: float) -> Fetched:
         if response.status_code == 304:
             return Fetched(304, url)
         if response.status_code >= 400:
@@ -109,6 +121,8 @@ class HttpFetcher:
             size += len(chunk)
             if size > limit:
                 raise SourceError("too_large", f"body over {limit} bytes")
+            if time.monotonic() > deadline:  # a server trickling bytes within the read timeout
+                raise SourceError("timeout", f"{redact_url(url)}: {self._too_slow}")
             chunks.append(chunk)
         return Fetched(
             response.status_code,
@@ -122,5 +136,8 @@ class HttpFetcher:
         )
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool; a fetch in progress on another thread fails at once.
+
+        That is how a shutdown cancels a stuck fetch instead of waiting for it.
+        """
         self.client.close()

@@ -6,7 +6,9 @@ Each job has its own interval and jitter, never overlaps itself, and backs off e
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import threading
+import time
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -16,11 +18,19 @@ from ingest.service import Ingestor
 
 
 class IngestScheduler:
-    """Runs ``Ingestor.poll`` for every source on its schedule until stopped."""
+    """Runs ``Ingestor.poll`` for every source on its schedule until stopped.
+
+    Jobs never call the scheduler back: a failing source backs off by skipping its ticks
+    until its resume time, so ``stop`` cannot deadlock with a job that finishes during the
+    shutdown (APScheduler's shutdown holds the job-store lock while it waits for jobs).
+    """
 
     def __init__(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
         self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.resume_at: dict[str, float] = {}
+        self.running = 0
+        self._idle = threading.Condition()
 
     def backoff_s(self, name: str) -> float:
         """Delay before retrying a failing source: interval x 2^(failures-1), capped, jittered.
@@ -32,13 +42,20 @@ class IngestScheduler:
         return backoff_s(self.ingestor.failures(name), interval, cap, floor=0.5)
 
     def _run(self, name: str) -> None:
-        run = self.ingestor.poll(name)
-        if run.error:
-            job = self.scheduler.get_job(name)
-            if job is not None:
-                job.modify(
-                    next_run_time=datetime.now(UTC) + timedelta(seconds=self.backoff_s(name))
-                )
+        if time.monotonic() < self.resume_at.get(name, 0.0):
+            return  # backing off after failures
+        with self._idle:
+            self.running += 1
+        try:
+            run = self.ingestor.poll(name)
+            if run.error:
+                self.resume_at[name] = time.monotonic() + self.backoff_s(name)
+            else:
+                self.resume_at.pop(name, None)
+        finally:
+            with self._idle:
+                self.running -= 1
+                self._idle.notify_all()
 
     def start(self) -> None:
         """Schedule every source, first poll now."""
@@ -55,6 +72,15 @@ class IngestScheduler:
             )
         self.scheduler.start()
 
-    def stop(self) -> None:
-        """Wait for running polls to finish, then stop."""
-        self.scheduler.shutdown(wait=True)
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """No new polls; cancel the fetches in progress; wait for them, at most ``timeout_s``.
+
+        Returns True when every poll had finished (False: still running at the deadline).
+        """
+        self.scheduler.shutdown(wait=False)
+        self.ingestor.cancel()
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            while self.running and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
+            return self.running == 0

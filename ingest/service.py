@@ -184,6 +184,14 @@ class Ingestor:
         if silent and health.empty == self.settings.ingest.failing_after_intervals:
             self.log.warning("source silent", source=name, polls=health.empty)
 
+    def cancel(self) -> None:
+        """Shutdown: close every source's clients, so a fetch in progress fails at once."""
+        for name, source in self.sources.items():
+            try:
+                source.close()
+            except Exception as exc:  # noqa: BLE001 - cancelling must reach every source
+                self.log.warning("source close failed", source=name, error=str(exc))
+
     def close(self) -> None:
         """Close sources, producer and state."""
         for source in self.sources.values():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from finsent.config import Settings
+from finsent.logs import get_logger
 from ingest.scheduler import IngestScheduler
 from ingest.service import Ingestor
 
@@ -15,6 +16,8 @@ class IngestStage:
     name = "ingest"
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.log = get_logger("ingest")
         self.ingestor = Ingestor(settings)
         self.scheduler: IngestScheduler | None = None
 
@@ -29,7 +32,9 @@ class IngestStage:
         stop.wait()
 
     def close(self) -> None:
-        """Let running polls finish, then close."""
+        """Cancel the polls in progress, wait for them (bounded), then close."""
         if self.scheduler is not None:
-            self.scheduler.stop()
+            wait_s = self.settings.daemon.shutdown_timeout_s / 2
+            if not self.scheduler.stop(wait_s):
+                self.log.warning("polls still running at shutdown", waited_s=wait_s)
         self.ingestor.close()

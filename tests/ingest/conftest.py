@@ -23,6 +23,7 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     gzip: bool = False
+    trickle_s: float = 0.0  # send the body a byte at a time, this long apart
 
 
 @dataclass
@@ -62,7 +63,13 @@ def feed_server() -> Iterator[FeedServer]:
                 self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not route.trickle_s:
+                self.wfile.write(body)
+                return
+            for i in range(len(body)):
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+                time.sleep(route.trickle_s)
 
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)

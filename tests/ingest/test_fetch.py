@@ -3,6 +3,7 @@ import pytest
 from finsent.config_sources import RssSourceConfig
 from ingest.errors import SourceError
 from ingest.fetch import HttpFetcher, redact_url
+from tests.wait import wait_until
 
 from .conftest import FeedServer, Route
 
@@ -28,6 +29,45 @@ def test_timeout(feed_server: FeedServer) -> None:
     with pytest.raises(SourceError) as err:
         fetcher(timeout_s=0.3).get(url)
     assert err.value.reason == "timeout"
+
+
+def test_a_trickling_server_cannot_hold_a_fetch_past_its_total_deadline(
+    feed_server: FeedServer,
+) -> None:
+    import time
+
+    url = feed_server.serve("/trickle", b"<rss>" + b"x" * 200, trickle_s=0.05)  # 10 s in all
+    started = time.monotonic()
+    with pytest.raises(SourceError) as err:
+        fetcher(timeout_s=1.0, total_timeout_s=1.0).get(url)  # each byte within the read timeout
+    assert err.value.reason == "timeout" and "total_timeout_s" in err.value.detail
+    assert time.monotonic() - started < 3.0
+
+
+def test_closing_the_fetcher_cancels_a_fetch_in_progress(feed_server: FeedServer) -> None:
+    import threading
+    import time
+
+    url = feed_server.serve("/stuck", b"<rss>" + b"x" * 100, trickle_s=0.2)  # 20 s in all
+    stuck = fetcher(timeout_s=5.0, total_timeout_s=60.0)
+    outcome: list[str] = []
+
+    def fetch() -> None:
+        try:
+            stuck.get(url)
+            outcome.append("done")
+        except SourceError as exc:
+            outcome.append(exc.reason)
+
+    thread = threading.Thread(target=fetch)
+    thread.start()
+    wait_until(lambda: feed_server.requests, 5, "the request to arrive")
+    time.sleep(0.3)  # the body is being trickled now
+    started = time.monotonic()
+    stuck.close()
+    thread.join(5)
+    assert not thread.is_alive() and outcome and outcome[0] != "done"
+    assert time.monotonic() - started < 5.0
 
 
 def test_oversized_body_is_refused(feed_server: FeedServer) -> None:

@@ -80,3 +80,30 @@ def test_backoff_is_capped(tmp_path: Path) -> None:
     assert 20 <= scheduler.backoff_s("x") <= 40
     ingestor.health["x"].failures = 30
     assert 30 <= scheduler.backoff_s("x") <= 60
+
+
+def test_stop_during_a_failing_fetch_neither_deadlocks_nor_waits_for_it(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    # The poll fails (503) while the scheduler shuts down: the old job then asked the
+    # scheduler to reschedule it and deadlocked with the shutdown that waited for it.
+    stuck = feed_server.serve("/stuck", b"busy", status=503, delay_s=1.0)
+    settings = Settings(ingest={
+        "state_path": tmp_path / "s.db",
+        "sources": [RssSourceConfig(name="stuck", url=stuck, interval_s=60, jitter_s=0,
+                                    allow_private_network=True, timeout_s=30)],
+    })  # fmt: skip
+    ingestor = Ingestor(settings, ListProducer())  # type: ignore[arg-type]
+    ingestor.setup()
+    scheduler = IngestScheduler(ingestor)
+    scheduler.start()
+    wait_until(lambda: feed_server.requests, 10, "the fetch to start")
+    finished: list[bool] = []
+    stopping = threading.Thread(target=lambda: finished.append(scheduler.stop(timeout_s=10)))
+    started = time.monotonic()
+    stopping.start()
+    stopping.join(15)
+    assert not stopping.is_alive(), "stop() deadlocked"
+    assert finished == [True], "the cancelled poll finished"
+    assert time.monotonic() - started < 1.0, "the fetch was cancelled, not waited for"
+    ingestor.close()
