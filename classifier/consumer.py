@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +27,7 @@ from classifier.entities import TickerTagger
 from finsent import telemetry
 from finsent.align import EventTimeAligner
 from finsent.config import Settings
-from finsent.kafka import broadcast, ensure_topics, partition_count
+from finsent.kafka import broadcast, ensure_topics, group_generation, partition_count
 from finsent.logs import get_logger
 from finsent.schemas import (
     WATERMARK_KEY,
@@ -77,6 +77,7 @@ class ClassifyHandler(Handler[RawItem]):
         self.last_progress = 0.0
         self.last_sent = 0.0
         self.reported: tuple[list[int], list[int]] | None = None
+        self.generation = -1
 
     def capacity(self) -> int:
         """Read ahead until the aligner holds ``READ_AHEAD`` batches (at least one batch).
@@ -96,6 +97,8 @@ class ClassifyHandler(Handler[RawItem]):
                 continue
             self.aligner.add(received.tp, received.value.published_at, received.record,
                              received.value)  # fmt: skip
+        if batch:
+            self.send_progress(busy_only=True)  # before the scoring: readers wait for it
         limit = RELEASE * self.settings.classifier.max_batch_items
         released = list(self.aligner.release(limit))
         self.released = len(released)
@@ -106,32 +109,48 @@ class ClassifyHandler(Handler[RawItem]):
                 self.loop.produce(record, topic, encode(scored), key=scored.id.encode())
             telemetry.PROCESSED.labels(STAGE).inc(len(released))
         if time.monotonic() - self.last_progress >= PROGRESS_INTERVAL_S:
-            self.send_progress()
+            self.send_progress()  # after this round's items: "idle" means they are all there
 
-    def send_progress(self) -> None:
+    def assigned(self, partitions: Collection[Any]) -> None:
+        """New partitions: report at the next chance, whatever was reported before."""
+        self.reported = None
+
+    def send_progress(self, busy_only: bool = False) -> None:
         """Tell every scored partition which of this member's raw partitions are still busy.
 
         Sent after this round's items, so a reader that sees "idle" has every item before it;
         only when the report changed, or every ``PROGRESS_HEARTBEAT_S`` (a steady stream of
-        markers would itself keep the readers from ever being caught up).
+        markers would itself keep the readers from ever being caught up). ``busy_only``
+        (before a round is scored): sent only if a partition turned busy, so readers wait.
+        A partition counts as busy while it has unread, buffered or early-fetched records.
         """
         now = time.monotonic()
-        self.last_progress = now
+        if not busy_only:
+            self.last_progress = now
         assigned = self.aligner.consumer.assignment()
         if not assigned:
             return
         busy: list[int] = []
         idle: list[int] = []
         for tp in assigned:
-            done = self.aligner.caught_up(tp) and not self.aligner.buffered(tp)
+            done = (
+                self.aligner.caught_up(tp)
+                and not self.aligner.buffered(tp)
+                and not self.loop.has_early(tp)
+            )
             (idle if done else busy).append(tp.partition)
         report = (sorted(busy), sorted(idle))
         if report == self.reported and now - self.last_sent < PROGRESS_HEARTBEAT_S:
             return
+        was_busy = set(self.reported[0]) if self.reported is not None else set()
+        if busy_only and set(report[0]) <= was_busy:
+            return  # only a partition turning busy is urgent; the rest waits for the check
         self.reported, self.last_sent = report, now
+        generation = group_generation(self.aligner.consumer)
+        self.generation = generation if generation is not None else self.generation
         marker = ScoredProgress(
             raw_partitions=self.raw_partitions, busy=report[0], idle=report[1],
-            sent_at=datetime.now(UTC),
+            sent_at=datetime.now(UTC), generation=self.generation,
         )  # fmt: skip
         broadcast(self.loop.producer, self.settings.kafka.topics.scored, self.scored_partitions,
                   WATERMARK_KEY, encode(marker))  # fmt: skip

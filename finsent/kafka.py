@@ -162,6 +162,17 @@ def acknowledged(producer: Any, futures: Sequence[Any], timeout_s: float) -> Non
         raise KafkaError(f"{len(failed)} of {len(futures)} records not acknowledged: {first}")
 
 
+def group_generation(consumer: Any) -> int | None:
+    """The consumer group's generation this member is in, or None while it rebalances.
+
+    kafka-python keeps it on the coordinator (not public API): one place reads it.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    stable = getattr(coordinator, "generation_if_stable", None)
+    generation = stable() if callable(stable) else None
+    return None if generation is None else int(generation.generation_id)
+
+
 def partition_count(consumer: Any, topic: str, timeout_s: float = 10.0) -> int:
     """Partitions of an existing topic, waiting briefly for metadata."""
     deadline = time.monotonic() + timeout_s

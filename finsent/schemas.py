@@ -157,7 +157,12 @@ class ScoredProgress(Message):
     raw_partitions: int = Field(ge=1, description="Partitions of the raw topic.")
     busy: list[int] = Field(description="Owned raw partitions with records still to score.")
     idle: list[int] = Field(description="Owned raw partitions that are caught up and empty.")
-    sent_at: UtcDatetime = Field(description="When the member wrote it (latest report wins).")
+    sent_at: UtcDatetime = Field(description="When the member wrote it.")
+    generation: int = Field(
+        -1,
+        description="Consumer-group generation of the writer: a newer generation's report "
+        "wins (a partition has one owner per generation), then the later one.",
+    )
 
 
 WATERMARK_KEY = b"_watermark"

@@ -19,15 +19,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from kafka.errors import KafkaError
+
 from alerting.detect.keys import keyed_items
 from alerting.detect.upstream import UpstreamProgress
 from finsent import telemetry
 from finsent.align import EventTimeAligner
 from finsent.config import Settings
 from finsent.kafka import broadcast, partition_count
+from finsent.logs import get_logger
+from finsent.reader import read_last
 from finsent.schemas import (
     WATERMARK_KEY,
     KeyedWatermark,
+    SchemaError,
     ScoredItem,
     ScoredProgress,
     decode,
@@ -40,6 +45,7 @@ STAGE = "alert-router"
 ALIGN_IDLE_S = 5.0
 MAX_BUFFERED = 20_000
 MARKER_INTERVAL_S = 0.5
+RECENT_RECORDS = 200  # read back at start for the classifiers' latest progress markers
 
 Scored = ScoredItem | ScoredProgress
 
@@ -117,6 +123,7 @@ class AlertRouter:
         self.settings = settings
         self.handler = RouterHandler(settings)
         self.loop: StageLoop[Scored] | None = None
+        self.log = get_logger(STAGE)
 
     def setup(self) -> None:
         """Join the router group on the scored topic."""
@@ -128,10 +135,32 @@ class AlertRouter:
         )  # fmt: skip
         consumer = self.loop.consumer
         self.handler.keyed_partitions = partition_count(consumer, kafka.topics.keyed)
-        self.handler.upstream = UpstreamProgress(partition_count(consumer, kafka.topics.scored))
+        scored = partition_count(consumer, kafka.topics.scored)
+        self.handler.upstream = UpstreamProgress(scored)
+        self._recent_progress(scored)
         self.handler.aligner = EventTimeAligner(
             consumer, ALIGN_IDLE_S, MAX_BUFFERED, upstream_busy=self.handler.upstream.busy
         )
+
+    def _recent_progress(self, partitions: int) -> None:
+        """The classifiers' latest reports, from the tail of each scored partition.
+
+        A restarted router resumes after its committed offset; the markers before it still
+        say which raw partitions are busy, so it does not take them for idle meanwhile.
+        """
+        topic = self.settings.kafka.topics.scored
+        for partition in range(partitions):
+            try:
+                records = read_last(self.settings.kafka, topic, partition, RECENT_RECORDS)
+            except (KafkaError, TimeoutError) as exc:  # not fatal: the next markers tell
+                self.log.warning("recent progress unread", partition=partition, error=str(exc))
+                continue
+            for record in records:
+                if record.key == WATERMARK_KEY:
+                    try:
+                        self.handler.upstream.update(decode(ScoredProgress, record.value))
+                    except SchemaError:
+                        continue
 
     def run_once(self) -> int:
         """One round; returns the keyed entries produced."""

@@ -12,32 +12,45 @@ from raw partition p only; otherwise any busy raw partition marks every scored o
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from finsent.schemas import ScoredProgress
 
+STALE_S = 30.0
+"""A report older than this (three classifier heartbeats) is no longer trusted: busy."""
+
 
 class UpstreamProgress:
-    """The latest report on each raw partition, from the markers read so far."""
+    """The latest report on each raw partition, from the markers read so far.
 
-    def __init__(self, scored_partitions: int) -> None:
+    Reports are ordered by the writer's consumer-group generation first (one owner per
+    partition and generation, so a new owner's report beats the old owner's whatever their
+    clocks say), then by time. A partition whose last report is stale (its classifier
+    stopped reporting) counts as busy; one never reported on (no classifier writes markers)
+    does not.
+    """
+
+    def __init__(self, scored_partitions: int, clock: Callable[[], datetime] | None = None) -> None:
         self.scored_partitions = scored_partitions
         self.raw_partitions: int | None = None
-        self.reports: dict[int, tuple[datetime, bool]] = {}
-        """raw partition -> (when reported, busy)."""
+        self.reports: dict[int, tuple[int, datetime, bool]] = {}
+        """raw partition -> (generation, when reported, busy)."""
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     def update(self, marker: ScoredProgress) -> None:
         """One marker (markers reach every scored partition: the newest report wins)."""
         self.raw_partitions = marker.raw_partitions
         for partition, busy in [(p, True) for p in marker.busy] + [(p, False) for p in marker.idle]:
             current = self.reports.get(partition)
-            if current is None or current[0] <= marker.sent_at:
-                self.reports[partition] = (marker.sent_at, busy)
+            if current is None or current[:2] <= (marker.generation, marker.sent_at):
+                self.reports[partition] = (marker.generation, marker.sent_at, busy)
 
     def busy(self, tp: Any) -> bool:
         """Items for this scored partition may still come from a classifier."""
-        busy_raw = {partition for partition, (_, busy) in self.reports.items() if busy}
+        stale = self.clock() - timedelta(seconds=STALE_S)
+        busy_raw = {p for p, (_, at, busy) in self.reports.items() if busy or at < stale}
         if not busy_raw:
             return False
         if self.raw_partitions == self.scored_partitions:

@@ -58,6 +58,10 @@ class LoopContext(Protocol):
         """Re-position a partition (this round drops its fetched records)."""
         ...
 
+    def has_early(self, tp: Any) -> bool:
+        """Records of ``tp`` fetched by a keep-alive poll wait for the next round."""
+        ...
+
 
 @dataclass(frozen=True)
 class Received(Generic[T]):

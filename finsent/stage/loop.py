@@ -190,7 +190,14 @@ class StageLoop(Generic[T]):
             records += fresh
             if deadline is None and records:
                 deadline = time.monotonic() + self.options.max_wait_ms / 1000
-        return records
+        # a later poll of this round may have rebalanced: records of partitions this member
+        # no longer owns are the new owner's (committing them here would skip them there)
+        owned = set(self.consumer.assignment())
+        return [r for r in records if _tp(r) in owned]
+
+    def has_early(self, tp: Any) -> bool:
+        """Records of ``tp`` a keep-alive poll fetched wait for the next round."""
+        return any(_tp(r) == tp for r in self._early)
 
     def seek(self, tp: Any, offset: int) -> None:
         """Re-position a partition (from ``Handler.refresh``): this round drops its records."""

@@ -83,7 +83,10 @@ def test_items_are_scored_poison_dead_lettered_and_progress_follows_the_items(
     assert [r.split(":")[0] for r in reasons] == ["not valid JSON", "nothing to classify"]
     sent = [s.key for s in producer.sent if s.topic == TOPICS.scored]
     assert sent[-2:] == [WATERMARK_KEY, WATERMARK_KEY], "markers come after the round's items"
-    assert [(p, m.busy, m.idle) for p, m in markers(producer)] == [(0, [], [0, 1]), (1, [], [0, 1])]
+    assert [(p, m.busy, m.idle) for p, m in markers(producer)] == [
+        (0, [0, 1], []), (1, [0, 1], []),  # before the scoring: wait for these items
+        (0, [], [0, 1]), (1, [], [0, 1]),  # after them: all there
+    ]  # fmt: skip
     assert consumer.committed_offsets == {TopicPartition(TOPICS.raw, 0): 4,
                                           TopicPartition(TOPICS.raw, 1): 3}  # fmt: skip
 
@@ -95,12 +98,25 @@ def test_a_marker_is_sent_on_a_change_and_as_a_heartbeat_only(
     loop, handler, consumer, producer = member
     consumer.add(TOPICS.raw, 0, item(0))
     loop.run_once()
-    assert len(markers(producer)) == 2
+    assert len(markers(producer)) == 4, "busy before the scoring, idle after it"
     for _ in range(3):
         handler.last_progress = 0.0  # due for a check, but nothing changed
         loop.run_once()
-    assert len(markers(producer)) == 2
+    assert len(markers(producer)) == 4
     monkeypatch.setattr(classify, "PROGRESS_HEARTBEAT_S", 0.0)
     handler.last_progress = 0.0
     loop.run_once()
-    assert len(markers(producer)) == 4, "the heartbeat repeats the report"
+    assert len(markers(producer)) == 6, "the heartbeat repeats the report"
+
+
+def test_a_partition_with_early_fetched_records_is_reported_busy(
+    member: tuple[StageLoop[RawItem], ClassifyHandler, FakeConsumer, FakeProducer],
+) -> None:
+    loop, handler, consumer, producer = member
+    consumer.add(TOPICS.raw, 0, item(0))
+    loop.run_once()
+    consumer.add(TOPICS.raw, 1, item(1))
+    loop._early = [r for rs in consumer.poll().values() for r in rs]  # a keep-alive poll
+    handler.send_progress()
+    _, last = markers(producer)[-1]
+    assert last.busy == [1], "its records wait for the next round: not idle"

@@ -51,7 +51,7 @@ def router() -> tuple[StageLoop[object], RouterHandler, FakeConsumer, FakeProduc
     loop: StageLoop[object] = StageLoop(consumer, AckedProducer(producer), handler, options)  # type: ignore[arg-type]
     loop.subscribe()
     handler.keyed_partitions = 2
-    handler.upstream = UpstreamProgress(2)
+    handler.upstream = UpstreamProgress(2, clock=lambda: T0 + timedelta(seconds=3))
     handler.aligner = EventTimeAligner(consumer, ALIGN_IDLE_S, MAX_BUFFERED,
                                        upstream_busy=handler.upstream.busy)  # fmt: skip
     return loop, handler, consumer, producer
@@ -108,11 +108,31 @@ def test_a_busy_classifier_marker_holds_the_partition_back_and_the_commit_with_i
 
 
 def test_an_older_report_never_overrides_a_newer_one() -> None:
-    upstream = UpstreamProgress(2)
+    upstream = UpstreamProgress(2, clock=lambda: T0)
     upstream.update(ScoredProgress(raw_partitions=2, busy=[], idle=[1],
                                    sent_at=T0 + timedelta(seconds=5)))  # fmt: skip
     upstream.update(ScoredProgress(raw_partitions=2, busy=[1], idle=[], sent_at=T0))
     assert not upstream.busy(TopicPartition(TOPICS.scored, 1))
-    other = UpstreamProgress(3)  # other partition counts: any busy raw partition counts
+    other = UpstreamProgress(3, clock=lambda: T0)  # other counts: any busy raw partition
     other.update(ScoredProgress(raw_partitions=2, busy=[0], idle=[1], sent_at=T0))
     assert other.busy(TopicPartition(TOPICS.scored, 2))
+
+
+def test_the_new_owners_report_wins_whatever_the_clocks_say() -> None:
+    upstream = UpstreamProgress(2, clock=lambda: T0)
+    fast_clock = T0 + timedelta(seconds=60)  # the old owner's clock runs a minute ahead
+    upstream.update(ScoredProgress(raw_partitions=2, busy=[], idle=[1], sent_at=fast_clock,
+                                   generation=4))  # fmt: skip
+    upstream.update(ScoredProgress(raw_partitions=2, busy=[1], idle=[], sent_at=T0,
+                                   generation=5))  # fmt: skip
+    assert upstream.busy(TopicPartition(TOPICS.scored, 1))
+
+
+def test_a_stale_report_counts_as_busy_and_no_report_as_idle() -> None:
+    now = [T0]
+    upstream = UpstreamProgress(2, clock=lambda: now[0])
+    assert not upstream.busy(TopicPartition(TOPICS.scored, 0)), "no classifier reports"
+    upstream.update(ScoredProgress(raw_partitions=2, busy=[], idle=[0, 1], sent_at=T0))
+    assert not upstream.busy(TopicPartition(TOPICS.scored, 0))
+    now[0] = T0 + timedelta(seconds=31)  # its classifier stopped reporting
+    assert upstream.busy(TopicPartition(TOPICS.scored, 0))

@@ -304,3 +304,31 @@ def test_a_huge_record_is_dead_lettered_truncated_and_says_so() -> None:
     assert letter.truncated and letter.payload_size == len(huge)
     assert letter.original() == huge[:MAX_DEAD_PAYLOAD]
     assert len(producer.values(DLQ)[0]) < 1024 * 1024
+
+
+class Rebalancing(FakeConsumer):
+    """Takes partition 1 away in the second poll call of a round."""
+
+    def __init__(self) -> None:
+        super().__init__({IN: 2})
+        self.calls = 0
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None, **kw: Any) -> Any:
+        self.calls += 1
+        if self.calls == 2:  # the round's second poll
+            self.revoke([TopicPartition(IN, 1)])
+        return super().poll(timeout_ms, max_records, **kw)
+
+
+def test_records_of_a_partition_revoked_later_in_the_round_are_not_handled_or_committed() -> None:
+    consumer = Rebalancing()
+    consumer.add(IN, 0, marker(0))
+    consumer.add(IN, 1, marker(1))
+    handler = Echo()
+    options = LoopOptions(stage="test", topics=[IN], deadletter_topic=DLQ, ack_timeout_s=1,
+                          max_wait_ms=50)  # fmt: skip
+    loop = StageLoop(consumer, AckedProducer(FakeProducer()), handler, options)
+    loop.subscribe()
+    loop.run_once()  # poll 1 fetches both; poll 2 (same round) revokes partition 1
+    assert handler.seen == [0]
+    assert TopicPartition(IN, 1) not in consumer.committed_offsets, "the new owner reads it"
