@@ -130,16 +130,7 @@ class ClassifyHandler(Handler[RawItem]):
         assigned = self.aligner.consumer.assignment()
         if not assigned:
             return
-        busy: list[int] = []
-        idle: list[int] = []
-        for tp in assigned:
-            done = (
-                self.aligner.caught_up(tp)
-                and not self.aligner.buffered(tp)
-                and not self.loop.has_early(tp)
-            )
-            (idle if done else busy).append(tp.partition)
-        report = (sorted(busy), sorted(idle))
+        report = self.aligner.progress_report(assigned, self.loop.has_early)
         if report == self.reported and now - self.last_sent < PROGRESS_HEARTBEAT_S:
             return
         was_busy = set(self.reported[0]) if self.reported is not None else set()

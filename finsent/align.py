@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -64,6 +64,20 @@ class EventTimeAligner(Generic[T]):
         """The offset of the partition's oldest buffered record (None: nothing buffered)."""
         buffer = self.buffers.get(tp)
         return int(buffer[0][1].offset) if buffer else None
+
+    def progress_report(
+        self, partitions: Iterable[Any], busy_if: Callable[[Any], bool]
+    ) -> tuple[list[int], list[int]]:
+        """(busy, idle) partition numbers for a progress marker.
+
+        Idle: read to the end at the last fetch, nothing buffered, and not ``busy_if``.
+        """
+        busy: list[int] = []
+        idle: list[int] = []
+        for tp in partitions:
+            done = self.caught_up(tp) and not self.buffered(tp) and not busy_if(tp)
+            (idle if done else busy).append(tp.partition)
+        return sorted(busy), sorted(idle)
 
     def caught_up(self, tp: Any) -> bool:
         """The consumer has read everything the partition had at the last fetch."""

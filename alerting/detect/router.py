@@ -102,16 +102,8 @@ class RouterHandler(Handler[Scored]):
         """Tell every keyed partition how far this router's scored partitions have got."""
         if not assigned:
             return
-        busy: list[int] = []
-        idle: list[int] = []
-        for tp in assigned:
-            caught_up = (
-                self.aligner.caught_up(tp)
-                and not self.aligner.buffered(tp)
-                and not self.upstream.busy(tp)
-            )
-            (idle if caught_up else busy).append(tp.partition)
-        marker = KeyedWatermark(busy=sorted(busy), idle=sorted(idle), progress=self.progress)
+        busy, idle = self.aligner.progress_report(assigned, self.upstream.busy)
+        marker = KeyedWatermark(busy=busy, idle=idle, progress=self.progress)
         broadcast(self.loop.producer, self.settings.kafka.topics.keyed, self.keyed_partitions,
                   WATERMARK_KEY, encode(marker))  # fmt: skip
 

@@ -15,15 +15,14 @@ from finsent.schemas import (
     WATERMARK_KEY,
     KeyedItem,
     KeyedWatermark,
-    Prediction,
     ScoredItem,
     ScoredProgress,
-    SentimentPrediction,
     decode,
     encode,
 )
 from finsent.stage.loop import LoopOptions, StageLoop
 from finsent.testing import FakeConsumer, FakeProducer
+from tests.builders import scored_item
 
 SETTINGS = Settings()
 TOPICS = SETTINGS.kafka.topics
@@ -31,14 +30,7 @@ T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
 
 def scored(n: int, minute: int) -> ScoredItem:
-    at = T0 + timedelta(minutes=minute)
-    return ScoredItem(
-        id=f"item-{n}", source="wire", kind="news", title=f"ACME headline {n}", published_at=at,
-        fetched_at=at, story_id=f"s{n}", tickers=["ACME"],
-        sentiment=SentimentPrediction(label="negative", scores={"negative": 0.9, "neutral": 0.1,
-                                                                "positive": 0.0}),
-        topic=Prediction(label="Earnings", scores={"Earnings": 1.0}), model="m@1", classified_at=at,
-    )  # fmt: skip
+    return scored_item(n, T0 + timedelta(minutes=minute))
 
 
 def router() -> tuple[StageLoop[object], RouterHandler, FakeConsumer, FakeProducer]:

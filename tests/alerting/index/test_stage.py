@@ -13,26 +13,21 @@ from finsent.kafka import AckedProducer
 from finsent.schemas import (
     WATERMARK_KEY,
     DeadLetter,
-    Prediction,
     ScoredItem,
     ScoredProgress,
-    SentimentPrediction,
     decode,
     encode,
 )
 from finsent.stage.loop import LoopOptions, StageLoop
 from finsent.testing import FakeConsumer, FakeProducer
+from tests.builders import scored_item
 
 TOPICS = Settings().kafka.topics
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
 
 def scored(n: int) -> ScoredItem:
-    return ScoredItem(
-        id=f"item-{n}", source="wire", kind="news", title=f"headline {n}", published_at=T0,
-        fetched_at=T0, sentiment=SentimentPrediction(label="neutral", scores={"neutral": 1.0}),
-        topic=Prediction(label="Macro", scores={"Macro": 1.0}), model="m@1", classified_at=T0,
-    )  # fmt: skip
+    return scored_item(n, T0, negative=False, topic="Macro")
 
 
 def test_items_are_indexed_markers_skipped_and_rejections_dead_lettered_before_the_commit() -> None:
