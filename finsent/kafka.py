@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
@@ -15,6 +15,55 @@ from finsent.schemas import DeadLetter, encode
 
 STATE_TOPIC_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(8 * 1024 * 1024)}
 """The detector snapshot topic keeps the latest snapshot per partition; snapshots can be big."""
+
+
+class ConsumerClient(Protocol):
+    """What the stage loop uses of a consumer: ``KafkaConsumer`` and ``FakeConsumer`` both.
+
+    Partitions are ``TopicPartition``s, records ``ConsumerRecord``s (kafka-python is untyped).
+    """
+
+    def subscribe(self, topics: Iterable[str], listener: Any = None) -> None:
+        """Join the group on these topics."""
+        ...
+
+    def poll(
+        self, timeout_ms: int = 0, max_records: int | None = None
+    ) -> Mapping[Any, Sequence[Any]]:
+        """Records per partition (runs rebalance callbacks)."""
+        ...
+
+    def assignment(self) -> Collection[Any]:
+        """Partitions this member owns."""
+        ...
+
+    def paused(self) -> Collection[Any]:
+        """Partitions not fetched now."""
+        ...
+
+    def pause(self, *partitions: Any) -> None:
+        """Stop fetching these."""
+        ...
+
+    def resume(self, *partitions: Any) -> None:
+        """Fetch these again."""
+        ...
+
+    def seek(self, partition: Any, offset: int) -> None:
+        """Fetch from ``offset`` next."""
+        ...
+
+    def commit(self, offsets: Mapping[Any, Any]) -> None:
+        """Commit ``OffsetAndMetadata`` per partition."""
+        ...
+
+    def committed(self, partition: Any, metadata: bool = False) -> Any:
+        """The group's committed offset (with ``metadata``: ``OffsetAndMetadata``)."""
+        ...
+
+    def close(self) -> None:
+        """Leave the group."""
+        ...
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:

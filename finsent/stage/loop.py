@@ -37,7 +37,13 @@ from kafka.errors import (
 
 from finsent import telemetry
 from finsent.config import KafkaSettings
-from finsent.kafka import AckedProducer, dead_letter, make_consumer, make_producer
+from finsent.kafka import (
+    AckedProducer,
+    ConsumerClient,
+    dead_letter,
+    make_consumer,
+    make_producer,
+)
 from finsent.logs import get_logger
 from finsent.schemas import SchemaError
 from finsent.stage.handler import Handler, Received
@@ -99,7 +105,11 @@ class StageLoop(Generic[T]):
     """Poll, decode, dead-letter, handle, flush, acknowledge, commit: one stage member."""
 
     def __init__(
-        self, consumer: Any, producer: AckedProducer, handler: Handler[T], options: LoopOptions
+        self,
+        consumer: ConsumerClient,
+        producer: AckedProducer,
+        handler: Handler[T],
+        options: LoopOptions,
     ) -> None:
         self.consumer = consumer
         self.producer = producer

@@ -20,6 +20,7 @@ from finsent.schemas import WATERMARK_KEY
 from tests.cli import FINSENT, finsent
 from tests.integration.conftest import isolate
 from tests.integration.test_classify_consumer import produce_raw, raw_item
+from tests.wait import wait_until
 
 
 def config_file(settings: Settings, unique: str, tmp_path: Path, tiny_model_dir: Path) -> Path:
@@ -62,10 +63,13 @@ def test_classifier_killed_mid_stream_every_item_indexed_once(
     second = subprocess.Popen([FINSENT, "run", "-c", str(path)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        while indexed(config, unique) < len(items) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(2)
-        after = indexed(config, unique)
+
+        def all_indexed() -> int | None:
+            count = indexed(config, unique)
+            return count if count >= len(items) else None
+
+        after = wait_until(all_indexed, max(1.0, deadline - time.monotonic()),
+                           "every item indexed after the restart", interval_s=0.5)  # fmt: skip
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(60)
