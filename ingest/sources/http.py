@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from finsent.config_sources import HttpSourceBase
+from finsent.schemas import RawItem
 from ingest.errors import SourceError
 from ingest.fetch import Fetched, HttpFetcher
 from ingest.sources.base import Poll, SourceContext
@@ -44,15 +45,30 @@ class HttpSource:
             return json.loads(fetched.body)
         except ValueError as exc:
             raise SourceError("invalid_json", str(exc)) from exc
+        except RecursionError as exc:  # hostile nesting
+            raise SourceError("invalid_json", "nested too deeply to parse") from exc
 
     def items(
         self, entries: list[dict[str, Any]], state: dict[str, str | None] | None = None
     ) -> Poll:
-        """Normalise parsed entries into the poll result."""
+        """Normalise parsed entries into the poll result.
+
+        One entry that cannot become an item (a title that is an object, a date that is a
+        list) is a problem of the poll, reported with its position; the others still count.
+        """
         assert self.context is not None
         now = datetime.now(UTC)
-        made = [self.context.items.make(fetched_at=now, **entry) for entry in entries]
-        return Poll([item for item in made if item is not None], state or {})
+        items: list[RawItem] = []
+        problems: list[tuple[str, str]] = []
+        for position, entry in enumerate(entries):
+            try:
+                item = self.context.items.make(fetched_at=now, **entry)
+            except (TypeError, ValueError, AttributeError) as exc:
+                problems.append(("invalid_entry", f"entry {position}: {type(exc).__name__}"))
+                continue
+            if item is not None:
+                items.append(item)
+        return Poll(items, state or {}, problems=problems)
 
     def close(self) -> None:
         """Close the HTTP client."""

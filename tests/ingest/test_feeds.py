@@ -92,6 +92,18 @@ def test_news_sitemap_stock_tickers() -> None:
     assert entry["symbols"] == ["AAPL", "MSFT"]
 
 
+def test_an_entity_declaration_past_the_first_64_kb_is_refused_too() -> None:
+    padded = (
+        b'<?xml version="1.0"?>\n<!--'
+        + b"x" * 70_000
+        + b"-->\n"
+        + BILLION_LAUGHS.split(b"?>", 1)[-1]
+    )
+    with pytest.raises(SourceError) as err:
+        parse_feed(padded)
+    assert err.value.reason == "xml_entities"
+
+
 def test_entity_bomb_is_refused_fast() -> None:
     started = time.perf_counter()
     with pytest.raises(SourceError) as err:

@@ -78,7 +78,9 @@ def test_stocktwits_since_cursor_and_user_sentiment(
     assert f"since={poll.state['since']}" in feed_server.requests[-1][0]
 
 
-@pytest.mark.parametrize("body", [b"{not json", b'{"messages": "nope"}', b"[]"])
+@pytest.mark.parametrize(
+    "body", [b"{not json", b'{"messages": "nope"}', b"[]", b"[" * 100_000 + b"]" * 100_000]
+)
 def test_invalid_json_is_an_error(feed_server: FeedServer, tmp_path: Path, body: bytes) -> None:
     url = feed_server.serve("/s.json", body)
     stocktwits = StocktwitsSource(
@@ -138,3 +140,22 @@ def test_reddit_oauth_token_is_used_and_never_logged(
     with pytest.raises(SourceError) as err:
         reddit.poll()
     assert err.value.reason == "auth"
+
+
+def test_an_entry_that_cannot_become_an_item_is_a_problem_not_a_failed_poll(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    payload = {"data": [
+        {"id": 1, "headline": {"text": "an object, not a title"}},
+        {"id": 2, "headline": ["a", "list"]},
+        {"id": 3, "headline": "Oil jumps"},
+    ]}  # fmt: skip
+    url = feed_server.serve("/api", json.dumps(payload).encode())
+    config = JsonSourceConfig(name="vendor", url=url, allow_private_network=True,
+                              items_path="data", fields={"guid": "id", "title": "headline"})  # fmt: skip
+    source = JsonSource(config)
+    source.setup(context(tmp_path, "vendor"))
+    poll = source.poll()
+    assert [i.title for i in poll.items] == ["Oil jumps"], "the valid records are kept"
+    assert [reason for reason, _ in poll.problems] == ["invalid_entry", "invalid_entry"]
+    assert poll.problems[0][1].startswith("entry 0")
