@@ -186,18 +186,25 @@ class WorkerHandler(Handler[Keyed]):
                 self._emit(detector.advance(min(now, latest + reach)))
 
     def checkpoint_due(self, active: bool) -> bool:
-        """Every ``checkpoint_interval_s``, when something changed."""
+        """Every ``checkpoint_interval_s``.
+
+        With no new state (only progress markers came) nothing is snapshotted, but the
+        offsets still move on, so the group's lag does not grow with the markers: a restart
+        restores the last snapshot and re-reads from its offset, not from the commit.
+        """
         interval = self.settings.alerting.checkpoint_interval_s
         if time.monotonic() - self.last_checkpoint < interval:
             return False
         self.last_checkpoint = time.monotonic()
-        return self.dirty
+        return True
 
     def flush(self) -> None:
-        """Alerts acknowledged, then the snapshots of every owned partition.
+        """Alerts acknowledged, then the snapshots of every owned partition (if changed).
 
         The loop commits the offsets the snapshots cover only after this returns.
         """
+        if not self.dirty:
+            return
         self.loop.producer.acknowledge(self.settings.kafka.request_timeout_ms / 1000)
         for partition, detector in self.detectors.items():
             tp = TopicPartition(self.settings.kafka.topics.keyed, partition)
@@ -255,6 +262,8 @@ class DetectorWorker:
         return self.handler.count
 
     def close(self) -> None:
-        """Checkpoint everything, leave the group."""
+        """Checkpoint everything (a snapshot of every partition), leave the group."""
         if self.loop is not None:
+            if self.handler is not None:
+                self.handler.dirty = True
             self.loop.close()

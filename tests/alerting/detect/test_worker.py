@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from kafka import TopicPartition
@@ -124,3 +125,34 @@ def test_a_member_killed_mid_stream_resumes_from_its_snapshot_and_fires_the_same
     second.close()
     assert set(alert_ids(first_out)) | set(alert_ids(second_out)) == set(expected)
     assert len(expected) > 0
+
+
+def test_markers_alone_move_the_commit_without_a_snapshot_and_a_restart_resumes_right() -> None:
+    from finsent.schemas import WATERMARK_KEY, KeyedWatermark
+
+    journal: list[str] = []
+    store = MemorySnapshots(journal)
+    consumer = FakeConsumer({TOPICS.keyed: 1}, journal)
+    items = entries()[:200]
+    for entry in items:
+        consumer.add(TOPICS.keyed, 0, encode(entry), key=entry.key.encode())
+    loop, _ = member(consumer, store, journal)
+    drain(loop, consumer)
+    snapshotted = store.load(0)
+    assert snapshotted is not None and snapshotted[0] == len(items)
+    marker = encode(KeyedWatermark(busy=[], idle=[0], progress=items[-1].published_at))
+    for _ in range(50):  # a router's markers, twice a second, nothing else
+        consumer.add(TOPICS.keyed, 0, marker, key=WATERMARK_KEY)
+    drain(loop, consumer)
+    time.sleep(0.01)  # past checkpoint_interval_s (1 ms here)
+    loop.run_once()
+    assert store.load(0) == snapshotted, "no new state: no new snapshot"
+    assert consumer.committed_offsets[KEYED] == len(items) + 50, "but the lag does not grow"
+    restarted = FakeConsumer({TOPICS.keyed: 1}, journal)
+    restarted.logs = consumer.logs
+    restarted.committed_offsets = dict(consumer.committed_offsets)
+    again, _ = member(restarted, store, journal)
+    again.run_once()
+    assert restarted.position(KEYED) == len(items), "re-read from the snapshot's offset"
+    again.run_once()
+    assert restarted.position(KEYED) == len(items) + 50
