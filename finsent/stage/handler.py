@@ -7,6 +7,7 @@ sink. The default hooks do nothing, so a simple stage is one class with two meth
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ class Received(Generic[T]):
         return int(self.record.offset)
 
 
-class Handler(Generic[T]):
+class Handler(ABC, Generic[T]):
     """The logic of one Kafka stage; subclasses set ``schema`` and implement ``handle``.
 
     Lifecycle per round, driven by the loop: poll -> ``refresh`` -> decode (undecodable
@@ -106,9 +107,9 @@ class Handler(Generic[T]):
     def refresh(self) -> None:
         """After each poll, before its records are decoded (e.g. restore adopted state)."""
 
+    @abstractmethod
     def handle(self, batch: Sequence[Received[T]]) -> None:
         """Act on one round's decoded records: produce through ``self.loop.producer``."""
-        raise NotImplementedError
 
     def held(self, tp: Any) -> int | None:
         """The first offset of ``tp`` handed in and not yet done (buffered); None: none."""

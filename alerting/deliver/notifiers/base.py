@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
@@ -89,7 +90,7 @@ def sample_lines(alert: Alert, escape: Callable[[str], str] = plain) -> list[str
     ]  # fmt: skip
 
 
-class HttpNotifier:
+class HttpNotifier(ABC):
     """Signed POSTs of rendered alert events to one endpoint; subclasses render one format."""
 
     format: ClassVar[str]
@@ -105,9 +106,9 @@ class HttpNotifier:
         self.client = client or httpx.Client(timeout=endpoint.timeout_s, follow_redirects=False)
 
     @classmethod
+    @abstractmethod
     def render(cls, alert: Alert) -> bytes:
         """The request body for this format."""
-        raise NotImplementedError
 
     def send(self, alert: Alert) -> Outcome:
         """Render and POST one event; never raises for network or HTTP failures."""
