@@ -285,8 +285,14 @@ class AlertingSettings(Section):
         Path(".stack/outbox.sqlite3"),
         description="Pending webhook deliveries (a persistent volume in production).",
     )
-    max_attempts: int = Field(
-        8, ge=1, description="Delivery attempts before an event is dead-lettered."
+    retry_budget_s: float = Field(
+        1800.0,
+        gt=0,
+        description="How long a delivery is retried (from when it was queued) before it is "
+        "dead-lettered, s: an endpoint outage shorter than this loses nothing.",
+    )
+    max_attempts: int | None = Field(
+        None, ge=1, description="Also give up after this many attempts (null: the budget only)."
     )
     backoff_initial_s: float = Field(1.0, gt=0, description="First retry delay, s.")
     backoff_max_s: float = Field(300.0, gt=0, description="Retry delay cap, s.")

@@ -169,10 +169,17 @@ WATERMARK_KEY = b"_watermark"
 """Kafka key of progress markers (``KeyedWatermark``, ``ScoredProgress``) among the items."""
 
 AlertStatus = Literal["firing", "escalated", "resolved"]
+Severity = Literal["low", "medium", "high", "critical"]
 
 
 class Alert(Message):
-    """One event of a surge incident: it fired, it got worse, or it ended."""
+    """One event of a surge incident: it fired, it got worse, or it ended.
+
+    ``firing`` and ``escalated`` events describe the window that crossed the threshold. A
+    ``resolved`` event spans the incident (``window_start`` is where it began) and its
+    observed/expected/ratio are those of the calm window that ended it; its severity is low
+    and the incident's highest level is ``peak_severity``.
+    """
 
     id: str = Field(min_length=1, description="Stable per event: replays give the same id.")
     incident_id: str = Field(min_length=1, description="Shared by the events of one surge.")
@@ -187,7 +194,13 @@ class Alert(Message):
     total: int = Field(0, ge=0, description="All stories in the window.")
     ratio: float = Field(ge=0)
     p_value: float = Field(ge=0, le=1)
-    severity: Literal["low", "medium", "high", "critical"]
+    severity: Severity = Field(
+        description="The incident's level at this event; a resolved event is informational "
+        "(low): how bad it got is peak_severity."
+    )
+    peak_severity: Severity | None = Field(
+        None, description="The highest level the incident reached up to this event."
+    )
     samples: list[AlertSample] = Field(default_factory=list)
     kibana_url: str | None = None
     created_at: UtcDatetime

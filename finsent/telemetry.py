@@ -47,7 +47,7 @@ MISDATED_ITEMS = Counter(
 ALERTS = Counter("finsent_alerts_total", "Alert events emitted.", ["status", "severity"])
 WEBHOOK_DELIVERIES = Counter(
     "finsent_webhook_deliveries_total",
-    "Webhook attempts by outcome (delivered, retry, dead).",
+    "Webhook attempts by outcome (delivered, retry, dead, suppressed).",
     ["endpoint", "outcome"],
 )
 

@@ -2,8 +2,13 @@
 
 A slow or failing endpoint only delays its own thread. Each attempt's outcome goes to the
 outbox first (durable), then to the alert document in Elasticsearch; outcomes Elasticsearch
-missed (it was down) are re-sent by ``sync``. After ``max_attempts`` a delivery is dead:
-recorded as such and dead-lettered to Kafka with its last status.
+missed (it was down) are re-sent by ``sync``. Retries follow capped exponential backoff
+until ``retry_budget_s`` after the delivery was queued (the last attempt falls on the
+budget's end), or ``max_attempts`` when set; then the delivery is dead: recorded as such
+and dead-lettered to Kafka with its last status (``finsent alerts redeliver`` queues it
+again). Before each attempt the alert document is asked whether the incident was
+acknowledged or the key muted: such a delivery is ``suppressed``, not sent. When
+Elasticsearch cannot answer, the event is sent (an alert too many beats one lost).
 """
 
 from __future__ import annotations
@@ -69,24 +74,39 @@ class Dispatcher:
             self.wake[name].clear()
 
     def run_due(self, name: str, now: float | None = None) -> int:
-        """Attempt the endpoint's due deliveries once; returns how many were attempted."""
-        due = self.outbox.due(name, time.time() if now is None else now)
+        """Attempt the endpoint's due deliveries once; returns how many were attempted.
+
+        ``now`` (epoch s, default the clock) is the time of these attempts: tests step it.
+        """
+        now = time.time() if now is None else now
+        due = self.outbox.due(name, now)
         for delivery in due:
-            self._attempt(self.notifiers[name], delivery)
+            self._attempt(self.notifiers[name], delivery, now)
         self.sync()
         return len(due)
 
-    def _attempt(self, notifier: Notifier, delivery: Delivery) -> None:
+    def _attempt(self, notifier: Notifier, delivery: Delivery, now: float) -> None:
         alert = decode(Alert, delivery.body)  # the outbox holds the event; notifiers render it
+        reason = self._suppressed(alert)
+        if reason is not None:
+            delivery.status, delivery.last_error = "suppressed", reason
+            self.outbox.record(delivery)
+            self.log.info("webhook suppressed", endpoint=delivery.endpoint,
+                          alert=delivery.alert_id, reason=reason)  # fmt: skip
+            telemetry.WEBHOOK_DELIVERIES.labels(delivery.endpoint, "suppressed").inc()
+            return
         outcome = notifier.send(alert)
         delivery.attempts += 1
         delivery.last_status, delivery.last_error = outcome.status, outcome.error
+        deadline = delivery.queued_at + self.settings.retry_budget_s
+        cap = self.settings.max_attempts
         if outcome.delivered:
             delivery.status = "delivered"
-        elif outcome.retryable and delivery.attempts < self.settings.max_attempts:
-            delivery.next_at = time.time() + backoff_s(
+        elif outcome.retryable and now < deadline and (cap is None or delivery.attempts < cap):
+            delay = backoff_s(
                 delivery.attempts, self.settings.backoff_initial_s, self.settings.backoff_max_s
             )
+            delivery.next_at = min(now + delay, deadline)
         else:
             delivery.status = "dead"
         self.outbox.record(delivery)
@@ -99,6 +119,17 @@ class Dispatcher:
         telemetry.WEBHOOK_DELIVERIES.labels(delivery.endpoint, label).inc()
         if delivery.status == "dead" and self.on_dead is not None:
             self.on_dead(delivery)
+
+    def _suppressed(self, alert: Alert) -> str | None:
+        """The acknowledgement or mute that holds this event back, if any."""
+        if self.store is None:
+            return None
+        try:
+            return self.store.suppression(alert)
+        except Exception as exc:  # noqa: BLE001 - ES down or the index missing: send it
+            self.log.warning("triage not checked, sending", alert=alert.id,
+                             error=type(exc).__name__)  # fmt: skip
+            return None
 
     def sync(self) -> None:
         """Tell Elasticsearch the outcomes it has not recorded yet (best effort)."""

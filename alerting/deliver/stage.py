@@ -9,6 +9,7 @@ served (recorded on the document) is skipped. Sender threads work the outbox.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ from finsent.stage.handler import Handler, Received
 from finsent.stage.loop import LoopOptions, StageLoop
 
 STAGE = "deliver"
-FINAL = {"delivered", "dead"}
+FINAL = {"delivered", "dead", "suppressed"}
 
 
 class DeliverHandler(Handler[Alert]):
@@ -95,8 +96,9 @@ class DeliverStage:
     def _dead(self, delivery: Delivery) -> None:
         assert self.dead_producer is not None
         letter = DeadLetter.of(
-            STAGE, f"webhook {delivery.endpoint}: gave up after {delivery.attempts} attempts, "
-            f"last {delivery.last_error or delivery.last_status}",
+            STAGE, f"webhook {delivery.endpoint}: gave up after {delivery.attempts} attempts "
+            f"in {time.time() - delivery.queued_at:.0f} s, last "
+            f"{delivery.last_error or delivery.last_status}",
             self.settings.kafka.topics.alerts, -1, -1, delivery.alert_id.encode(), delivery.body,
         )  # fmt: skip
         self.dead_producer.send(self.settings.kafka.topics.deadletter, value=encode(letter))

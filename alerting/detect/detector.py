@@ -275,8 +275,9 @@ class SurgeDetector:
             incident_id=state.incident, rule=rule.name, key=stats.key, status=status,
             test=params.test, window_start=start, window_end=stats.end,
             observed=result.observed, expected=round(result.expected, 4), total=stats.total,
-            ratio=round(result.ratio, 4), p_value=result.p_value, severity=SEVERITIES[level],
-            samples=stats.samples, kibana_url=url,
+            ratio=round(result.ratio, 4), p_value=result.p_value,
+            severity=SEVERITIES[0 if status == "resolved" else level],
+            peak_severity=SEVERITIES[level], samples=stats.samples, kibana_url=url,
             created_at=self.clock() if self.clock else at,
         )  # fmt: skip
 

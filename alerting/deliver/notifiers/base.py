@@ -63,10 +63,21 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
 
 
 def headline(alert: Alert) -> str:
-    """One line for chat formats: what happened to which key, with the evidence."""
-    verb = {"firing": "Negative surge", "escalated": "Surge escalated", "resolved": "Resolved"}
+    """One line for chat formats: what happened to which key, with the evidence.
+
+    A resolved event says how long the incident lasted and how bad it got; its figures are
+    those of the calm window that ended it, said as such (not the firing ratio).
+    """
+    if alert.status == "resolved":
+        minutes = (alert.window_end - alert.window_start).total_seconds() / 60
+        return (
+            f"Resolved: {alert.key} after {minutes:.0f} min (peak "
+            f"{alert.peak_severity or alert.severity}); last window {alert.observed:g} "
+            f"negative stories vs {alert.expected:.1f} expected"
+        )
+    verb = {"firing": "Negative surge", "escalated": "Surge escalated"}[alert.status]
     return (
-        f"{verb[alert.status]}: {alert.key} ({alert.severity}) {alert.observed:g} negative "
+        f"{verb}: {alert.key} ({alert.severity}) {alert.observed:g} negative "
         f"stories vs {alert.expected:.1f} expected, x{alert.ratio:.1f}, p={alert.p_value:.1e}"
     )
 
