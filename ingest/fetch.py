@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -53,6 +55,16 @@ def check_address(url: str, allow_private: bool) -> None:
                 "private_address",
                 f"{parts.hostname} resolves to {address}, refused (allow_private_network)",
             )
+
+
+def _cut(response: httpx.Response) -> None:
+    """Shut the response's socket down: a read blocked on it returns at once."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
+    response.close()
 
 
 class HttpFetcher:
@@ -117,13 +129,27 @@ class HttpFetcher:
             raise SourceError("too_large", f"{declared} bytes declared, limit {limit}")
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise SourceError("too_large", f"body over {limit} bytes")
-            if time.monotonic() > deadline:  # a server trickling bytes within the read timeout
+        # A server trickling bytes keeps every read within its timeout: a watchdog closes
+        # the response at the deadline, so a read waiting for the next byte ends there.
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (response,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise SourceError("too_large", f"body over {limit} bytes")
+                if time.monotonic() > deadline:
+                    raise SourceError("timeout", f"{redact_url(url)}: {self._too_slow}")
+                chunks.append(chunk)
+            if time.monotonic() >= deadline:  # cut by the watchdog: the body may be partial
                 raise SourceError("timeout", f"{redact_url(url)}: {self._too_slow}")
-            chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            if time.monotonic() >= deadline:  # closed by the watchdog
+                raise SourceError("timeout", f"{redact_url(url)}: {self._too_slow}") from exc
+            raise
+        finally:
+            watchdog.cancel()
         return Fetched(
             response.status_code,
             url,

@@ -41,6 +41,9 @@ class SourceHealth:
     failures: int = 0
     empty: int = 0
     reported: set[str] = field(default_factory=set)
+    new_total: int = 0  # since set-up: a finished replay that produced none is reported once
+    duplicate_total: int = 0
+    finished: bool = False  # a replay has emitted all its recording (and that was looked at)
 
 
 class Ingestor:
@@ -183,6 +186,27 @@ class Ingestor:
         telemetry.UNHEALTHY.labels(name, "silent").set(1 if silent else 0)
         if silent and health.empty == self.settings.ingest.failing_after_intervals:
             self.log.warning("source silent", source=name, polls=health.empty)
+        health.new_total += run.new
+        health.duplicate_total += run.duplicates
+        if finished and not health.finished:
+            health.finished = True
+            if health.duplicate_total and not health.new_total:
+                self._replay_already_ingested(name, health.duplicate_total)
+
+    def _replay_already_ingested(self, name: str, count: int) -> None:
+        """Say why a replay produces nothing: the state already holds every recorded id.
+
+        A second `make run` would otherwise show zeros with no word of the reason.
+        """
+        assert self.state is not None
+        path = self.state.path
+        self.log.warning(
+            "replay already ingested: every recorded item was seen in an earlier run, "
+            "so nothing new flows from it",
+            source=name, already_ingested=count, state_path=str(path),
+            to_replay_again=f"stop finsent, delete {path} (and {path}-wal, {path}-shm "
+            "if present) and start it again",
+        )  # fmt: skip
 
     def cancel(self) -> None:
         """Shutdown: close every source's clients, so a fetch in progress fails at once."""

@@ -3,8 +3,10 @@
 Every text is a real finance-news tweet from the MIT-licensed twitter-financial-news-sentiment
 training set (../shared/data/twitter_financial_news_sentiment/sent_train.csv): six hours of
 neutral news (a few mentioning Boeing, so its key has a baseline), then, in one 15-minute
-window, the bearish tweets about Boeing, then half an hour more of neutral news. `make run`
-replays it shifted to the present, so the surge detector has a real negative burst to find.
+window, the bearish tweets about Boeing. The recording ends with the burst: `make run`
+replays it shifted so that its last item is published now, so the burst's window is still
+open and its alert stays firing until the windows close by the clock (with more news after
+the burst, the replay itself would close them, and the alert would resolve at once).
 
     python deploy/replay/build_negative_burst.py
 """
@@ -54,12 +56,14 @@ def main() -> None:
                and "$" not in r["text"] and len(clean(r["text"])) > 30]  # fmt: skip
     lines: list[tuple[datetime, str]] = []
     background = iter(neutral)
-    for minute in range(0, 6 * 60 + 45, 3):  # 6 h 45 min of neutral news, one every 3 min
+    burst = START + timedelta(hours=6, minutes=1)
+    burst_end = burst + timedelta(seconds=40 * (len(bearish) - 1))
+    for minute in range(0, 6 * 60 + 45, 3):  # neutral news, one every 3 min, to the burst's end
         at = START + timedelta(minutes=minute)
-        lines.append((at, next(background)))
+        if at <= burst_end:
+            lines.append((at, next(background)))
     for k, text in enumerate(boeing_neutral[:14]):  # Boeing's normal: neutral, every 25 min
         lines.append((START + timedelta(minutes=25 * k + 7), text))
-    burst = START + timedelta(hours=6, minutes=1)
     for k, text in enumerate(bearish):  # the burst: every bearish Boeing story in 12 minutes
         lines.append((burst + timedelta(seconds=40 * k), text))
     lines.sort(key=lambda pair: pair[0])

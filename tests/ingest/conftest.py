@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.server
 import threading
@@ -39,6 +40,13 @@ class FeedServer:
 
 @pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
+    with serve_feeds() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve_feeds() -> Iterator[FeedServer]:
+    """The loopback server, for fixtures of any scope."""
     routes: dict[str, Route | Callable[[dict[str, str]], Route]] = {}
     requests: list[tuple[str, dict[str, str]]] = []
 
@@ -66,10 +74,13 @@ def feed_server() -> Iterator[FeedServer]:
             if not route.trickle_s:
                 self.wfile.write(body)
                 return
-            for i in range(len(body)):
-                self.wfile.write(body[i : i + 1])
-                self.wfile.flush()
-                time.sleep(route.trickle_s)
+            try:
+                for i in range(len(body)):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(route.trickle_s)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up on the trickle: what these routes are for
 
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)

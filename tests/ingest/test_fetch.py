@@ -44,6 +44,22 @@ def test_a_trickling_server_cannot_hold_a_fetch_past_its_total_deadline(
     assert time.monotonic() - started < 3.0
 
 
+def test_the_total_deadline_holds_while_a_read_is_waiting_for_a_byte(
+    feed_server: FeedServer,
+) -> None:
+    import time
+
+    # a byte every 0.8 s: each read finishes within the read timeout, but the deadline of
+    # 1 s passes while the second read waits; checking only between reads overshoots it
+    url = feed_server.serve("/drip", b"<rss>" + b"x" * 20, trickle_s=0.8)
+    started = time.monotonic()
+    with pytest.raises(SourceError) as err:
+        fetcher(timeout_s=2.0, total_timeout_s=1.0).get(url)
+    took = time.monotonic() - started
+    assert err.value.reason == "timeout"
+    assert took < 1.4, f"the fetch ended {took:.2f} s after it began, deadline 1 s"
+
+
 def test_closing_the_fetcher_cancels_a_fetch_in_progress(feed_server: FeedServer) -> None:
     import threading
     import time

@@ -1,6 +1,8 @@
 """Exactly once per item across overlapping polls, restarts and producer failures."""
 
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 from finsent.config import Settings
 from finsent.config_sources import ReplaySourceConfig, RssSourceConfig
@@ -110,6 +112,33 @@ def test_replayed_items_kafka_refused_are_offered_again(tmp_path: Path) -> None:
     assert ingestor.poll("replay").new == 0
     assert len({i.id for i in producer.items}) == len(producer.items) == 30
     ingestor.close()
+
+
+def test_a_replay_already_ingested_says_so_once(tmp_path: Path) -> None:
+    """A second `make run`: every replayed item is a duplicate, and the operator is told why."""
+    from structlog.testing import capture_logs
+
+    config = ReplaySourceConfig(name="replay", paths=[CNBC], speed=0)
+    options = settings(tmp_path, "http://unused").ingest.model_copy(update={"sources": [config]})
+
+    def notices(logs: list[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]]:
+        return [e for e in logs if str(e["event"]).startswith("replay already ingested")]
+
+    for attempt in ("first", "second"):
+        ingestor = Ingestor(Settings(ingest=options), ListProducer())  # type: ignore[arg-type]
+        ingestor.setup()
+        with capture_logs() as logs:
+            runs = [ingestor.poll("replay") for _ in range(3)]
+        ingestor.close()
+        if attempt == "first":
+            assert runs[0].new == 30
+            assert notices(logs) == [], "a replay that produced items has nothing to explain"
+    assert [(r.new, r.duplicates) for r in runs] == [(0, 30), (0, 0), (0, 0)]
+    [notice] = notices(logs)  # once, not at every poll
+    assert notice["log_level"] == "warning"
+    assert notice["source"] == "replay" and notice["already_ingested"] == 30
+    assert notice["state_path"] == str(tmp_path / "state.sqlite3")
+    assert f"delete {tmp_path / 'state.sqlite3'}" in str(notice["to_replay_again"])
 
 
 def test_a_list_source_through_the_service_dedupes_and_backs_off(tmp_path: Path) -> None:

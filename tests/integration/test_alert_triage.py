@@ -114,9 +114,12 @@ def test_ack_holds_back_the_incidents_escalations_but_not_its_resolution(
     assert store.suppression(event("macro1", "topic:Macro", "escalated", "high", 5)) is None
     missing = finsent("alerts", "ack", "nope", env=env(unique, tmp_path / "o.db"))
     assert missing.returncode == 1 and "no alert event 'nope'" in missing.stderr
-    assert "acked by ana" in finsent(
-        "alerts", "list", "--key", "ticker:ACME", env=env(unique, tmp_path / "o.db")
-    ).stdout
+    assert (
+        "acked by ana"
+        in finsent(
+            "alerts", "list", "--key", "ticker:ACME", env=env(unique, tmp_path / "o.db")
+        ).stdout
+    )
 
 
 def test_mute_holds_back_every_event_of_the_key_until_unmuted(
