@@ -37,7 +37,7 @@ def backtest(
     try:
         for alert in backtest(
             read_scored(sources), ruleset, settings.window_s, settings.lateness_s,
-            settings.samples, settings.kibana_url,
+            settings.samples, settings.kibana_url, settings.bin_s,
         ):  # fmt: skip
             fired += 1
             if json_lines:
@@ -45,7 +45,8 @@ def backtest(
             else:
                 typer.echo(
                     f"{alert.window_start:%Y-%m-%d %H:%M} {alert.status:<9} {alert.severity:<8} "
-                    f"{alert.key:<28} observed {alert.observed:g} expected {alert.expected:.2f} "
+                    f"{alert.key:<28} {(alert.window_s or 0) // 60:>4} min observed "
+                    f"{alert.observed:g} expected {alert.expected:.2f} "
                     f"ratio {alert.ratio:.1f} p {alert.p_value:.1e}  {alert.rule}"
                 )
     except BacktestError as exc:

@@ -261,7 +261,15 @@ class AlertingSettings(Section):
     rules_file: Path | None = Field(
         None, description="Surge rules YAML; null = the shipped alerting/resources defaults."
     )
-    window_s: int = Field(900, ge=10, description="Event-time window length, s.")
+    window_s: int = Field(
+        900,
+        ge=60,
+        description="Period, s: baselines are updated and incidents anchored per period (it "
+        "divides an hour); the scan windows are the rules' windows_s.",
+    )
+    bin_s: int = Field(
+        60, ge=1, description="Count bins, s (divides window_s and the rules' windows_s)."
+    )
     lateness_s: int = Field(
         300, ge=0, description="Items this late (by published_at) still count, s."
     )

@@ -189,8 +189,16 @@ class Alert(Message):
     test: Literal["poisson", "binomial"] = "poisson"
     window_start: UtcDatetime
     window_end: UtcDatetime
+    window_s: int | None = Field(
+        None, description="Length of the scan window that fired (window_end - window_start)."
+    )
     observed: float = Field(ge=0, description="Negative stories in the window.")
-    expected: float = Field(ge=0, description="Baseline expectation for the window.")
+    expected: float = Field(
+        ge=0, description="Baseline expectation for the window, the key's rhythm included."
+    )
+    expected_flat: float | None = Field(
+        None, description="The same expectation without the rhythm (the level alone)."
+    )
     total: int = Field(0, ge=0, description="All stories in the window.")
     ratio: float = Field(ge=0)
     p_value: float = Field(ge=0, le=1)

@@ -54,19 +54,45 @@ class RuleParams(BaseModel):
     )
     min_count: int = Field(5, ge=1, description="Fewest negative stories in a window to fire.")
     min_ratio: float = Field(2.5, ge=1.0, description="Observed / expected at least this.")
-    alpha: float = Field(1e-5, gt=0, lt=1, description="Fire when the p-value is below this.")
+    alpha: float = Field(
+        1e-6,
+        gt=0,
+        lt=1,
+        description="Fire when one test's p-value is below this (calibrated for the false-"
+        "alarm rate over every window and time: `finsent calibrate`).",
+    )
+    windows_s: tuple[int, ...] = Field(
+        (300, 900, 1800, 3600, 14400),
+        min_length=1,
+        description="Scan window lengths, s (multiples of alerting.bin_s): each ends at the "
+        "newest bin and is tested on its own.",
+    )
     halflife_windows: float = Field(
-        24, gt=0, description="EWMA baseline half-life, in windows (24 x 15 min = 6 h)."
+        48, gt=0, description="Level (EWMA) half-life, in periods (48 x 15 min = 12 h)."
     )
     warmup_windows: int = Field(
-        16, ge=1, description="Windows of history a key needs before it may alert."
+        96,
+        ge=1,
+        description="Periods since a key's first story before it may alert (96 x 15 min = "
+        "one day: enough to learn its hours).",
     )
     min_expected: float = Field(
-        0.5, gt=0, description="Floor of the expected negative count (quiet keys)."
+        0.5, gt=0, description="Floor of the expected negative count per period (quiet keys)."
+    )
+    seasonal: bool = Field(
+        True, description="Learn each key's hour-of-week rhythm (false: flat expectations)."
+    )
+    rhythm: tuple[float, ...] | None = Field(
+        None,
+        description="Prior rhythm of the key type: 24 hour-of-day or 168 hour-of-week factors "
+        "(UTC, Monday first); a young key leans on it. null: flat.",
+    )
+    prior_periods: float = Field(
+        2.0, gt=0, description="Pseudo-periods of the coarser rhythm in each slot's estimate."
     )
     cooldown_s: int = Field(3600, ge=0, description="After a resolve, no new incident for this.")
     resolve_after_windows: int = Field(
-        1, ge=1, description="Closed windows without a surge that resolve an incident."
+        1, ge=1, description="Closed periods without a surge that resolve an incident."
     )
     severity_ratios: tuple[float, float, float] = Field(
         (3.0, 5.0, 8.0), description="Ratio thresholds for medium, high, critical."
@@ -83,6 +109,12 @@ class RuleParams(BaseModel):
     def _ordered(self) -> RuleParams:
         if list(self.severity_ratios) != sorted(self.severity_ratios):
             raise ValueError("severity_ratios must be increasing (medium, high, critical)")
+        if any(length <= 0 for length in self.windows_s):
+            raise ValueError("windows_s must be positive")
+        if self.rhythm is not None and len(self.rhythm) not in (24, 168):
+            raise ValueError("rhythm has 24 (hour of day) or 168 (hour of week) factors")
+        if self.rhythm is not None and min(self.rhythm) <= 0:
+            raise ValueError("rhythm factors must be positive")
         return self
 
     def severity(self, ratio: float) -> int:

@@ -1,6 +1,7 @@
 """Upper-tail tests for "more negative stories than expected", one class per rule ``test:``.
 
-Poisson: the negative count of a window against the baseline's expected count.
+Poisson: the negative count of a window against the baseline's expected count for it (the
+key's level times the window's seasonal exposure).
 Binomial: the negative share of the window's stories against the baseline share (robust when
 total volume rises with the negatives, e.g. a busy market day).
 
@@ -18,7 +19,21 @@ from typing import ClassVar, Protocol
 from scipy.stats import binom, poisson
 
 from alerting.detect.baseline import Baseline
-from alerting.detect.windows import WindowStats
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """One scan window of one key: its stories, its length and its seasonal exposure.
+
+    ``length`` and ``exposure`` are in periods: a 60-min window is 4 periods of 15 min long,
+    and its exposure is the sum of its bins' rhythm factors over the bins per period (4.0
+    at an average hour, less at night, more at the market open).
+    """
+
+    negative: int
+    total: int
+    length: float
+    exposure: float
 
 
 @dataclass(frozen=True)
@@ -51,7 +66,7 @@ class SurgeParams(Protocol):
 
     @property
     def min_expected(self) -> float:
-        """Floor of the expected negative count."""
+        """Floor of the expected negative count per period."""
         ...
 
     def severity(self, ratio: float) -> int:
@@ -65,12 +80,16 @@ class SurgeTest(Protocol):
     open_windows: ClassVar[bool]
     """Whether a window may be tested while it fills (the statistic only grows with items)."""
 
-    def expected(self, params: SurgeParams, base: Baseline, stats: WindowStats) -> float:
+    def expected(self, params: SurgeParams, base: Baseline, window: WindowCounts) -> float:
         """The negative count the baseline predicts for this window (cheap: no p-value)."""
         ...
 
-    def evaluate(self, params: SurgeParams, base: Baseline, stats: WindowStats) -> TestResult:
+    def evaluate(self, params: SurgeParams, base: Baseline, window: WindowCounts) -> TestResult:
         """The full test, p-value included."""
+        ...
+
+    def surge_count(self, params: SurgeParams, expected: float) -> int | None:
+        """The smallest count that is a surge against ``expected`` (None: not computable)."""
         ...
 
     def crossing_level(self, params: SurgeParams, result: TestResult, level: int) -> int:
@@ -90,13 +109,18 @@ class PoissonTest:
         p_value = float(poisson.sf(observed - 1, expected)) if observed > 0 else 1.0
         return TestResult(observed, expected, observed / expected, min(max(p_value, 0.0), 1.0))
 
-    def expected(self, params: SurgeParams, base: Baseline, stats: WindowStats) -> float:
-        """The baseline's negative count, floored at ``min_expected``."""
-        return max(base.negative, params.min_expected)
+    def expected(self, params: SurgeParams, base: Baseline, window: WindowCounts) -> float:
+        """The level times the window's exposure, floored at ``min_expected`` per period."""
+        return max(base.negative * window.exposure, params.min_expected * window.length)
 
-    def evaluate(self, params: SurgeParams, base: Baseline, stats: WindowStats) -> TestResult:
+    def evaluate(self, params: SurgeParams, base: Baseline, window: WindowCounts) -> TestResult:
         """Poisson upper tail of the window's negative count."""
-        return self.test(stats.negative, self.expected(params, base, stats))
+        return self.test(window.negative, self.expected(params, base, window))
+
+    def surge_count(self, params: SurgeParams, expected: float) -> int | None:
+        """``min_count``, ``min_ratio`` and the p-value threshold, all at once."""
+        count = max(params.min_count, math.ceil(params.min_ratio * expected - 1e-9))
+        return max(count, int(poisson.isf(params.alpha, expected)) + 1)
 
     def crossing_level(self, params: SurgeParams, result: TestResult, level: int) -> int:
         """Severity at the smallest count that is a surge.
@@ -104,10 +128,8 @@ class PoissonTest:
         For Poisson that count depends on the baseline alone, so the firing event is the
         same however late it is seen.
         """
-        count = max(params.min_count, math.ceil(params.min_ratio * result.expected - 1e-9))
-        while count < result.observed and self.test(count, result.expected).p_value >= params.alpha:
-            count += 1
-        return min(level, params.severity(count / result.expected))
+        count = self.surge_count(params, result.expected) or result.observed
+        return min(level, params.severity(min(count, result.observed) / result.expected))
 
 
 class BinomialTest:
@@ -125,18 +147,22 @@ class BinomialTest:
         return TestResult(observed, expected, ratio, min(max(p_value, 0.0), 1.0))
 
     @staticmethod
-    def share(params: SurgeParams, base: Baseline, stats: WindowStats) -> float:
+    def share(params: SurgeParams, base: Baseline, window: WindowCounts) -> float:
         """The baseline's negative share, floored so that it expects ``min_expected``."""
         share = base.negative / base.total if base.total > 0 else 0.0
-        return max(share, params.min_expected / max(stats.total, 1))
+        return max(share, params.min_expected * window.length / max(window.total, 1))
 
-    def expected(self, params: SurgeParams, base: Baseline, stats: WindowStats) -> float:
+    def expected(self, params: SurgeParams, base: Baseline, window: WindowCounts) -> float:
         """The baseline share of the window's stories."""
-        return self.share(params, base, stats) * stats.total
+        return self.share(params, base, window) * window.total
 
-    def evaluate(self, params: SurgeParams, base: Baseline, stats: WindowStats) -> TestResult:
+    def evaluate(self, params: SurgeParams, base: Baseline, window: WindowCounts) -> TestResult:
         """Binomial upper tail of the window's negative stories among all its stories."""
-        return self.test(stats.negative, stats.total, self.share(params, base, stats))
+        return self.test(window.negative, window.total, self.share(params, base, window))
+
+    def surge_count(self, params: SurgeParams, expected: float) -> int | None:
+        """Depends on the window's total too: not known from the expectation alone."""
+        return None
 
     def crossing_level(self, params: SurgeParams, result: TestResult, level: int) -> int:
         """The level seen: only closed windows are tested, so it cannot depend on timing."""

@@ -89,7 +89,7 @@ class WorkerHandler(Handler[Keyed]):
         clock = (lambda: datetime.now(UTC)) if alerting.wall_clock else None
         return SurgeDetector(
             self.rules, alerting.window_s, alerting.lateness_s, alerting.samples,
-            alerting.kibana_url, clock, follow_events=False,
+            alerting.kibana_url, clock, follow_events=False, bin_s=alerting.bin_s,
         )  # fmt: skip
 
     def assigned(self, partitions: Collection[Any]) -> None:
@@ -181,7 +181,7 @@ class WorkerHandler(Handler[Keyed]):
         alerting = self.settings.alerting
         reach = timedelta(seconds=2 * alerting.window_s + alerting.lateness_s)
         for detector in self.detectors.values():
-            latest = detector.windows.latest
+            latest = detector.bins.latest
             if latest is not None:
                 self._emit(detector.advance(min(now, latest + reach)))
 

@@ -40,13 +40,14 @@ def backtest(
     lateness_s: int,
     samples: int = 5,
     kibana_url: str | None = None,
+    bin_s: int = 60,
 ) -> Iterator[Alert]:
     """The alerts the detector would have fired, in order; open windows are closed at the end.
 
     One detector sees every key (the live stage runs one per partition of the keyed topic;
     keys never share state, so the alerts are the same).
     """
-    detector = SurgeDetector(rules, window_s, lateness_s, samples, kibana_url)
+    detector = SurgeDetector(rules, window_s, lateness_s, samples, kibana_url, bin_s=bin_s)
     latest = None
     for item in items:
         for entry in keyed_items(item):

@@ -1,7 +1,9 @@
 """Generated traffic with known surges, for tests, backtests and the alerting benchmark.
 
 Each key gets Poisson(``negative``) negative and Poisson(``other``) other stories per window,
-at uniform times inside the window; a surge multiplies the negative rate of one window.
+at uniform times inside the window, both scaled by the hour's ``rhythm`` factor when one is
+given (24 hour-of-day factors, UTC); a surge multiplies the negative rate of
+``surge_windows`` windows from ``surge_window``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,17 @@ class Traffic:
     other: float
     surge_window: int | None = None
     surge_factor: float = 4.0
+    surge_windows: int = 1
+    rhythm: tuple[float, ...] | None = None  # 24 hour-of-day factors
+
+    def factor(self, at: datetime) -> float:
+        """The rhythm's factor at a time (1 without a rhythm)."""
+        return 1.0 if self.rhythm is None else self.rhythm[at.hour]
+
+    def surged(self, window: int) -> bool:
+        """Whether a window is inside the surge."""
+        first = self.surge_window
+        return first is not None and first <= window < first + self.surge_windows
 
 
 def generate(
@@ -34,11 +47,12 @@ def generate(
     rows: list[tuple[datetime, str, bool, str]] = []
     for key, traffic in keys.items():
         for window in range(windows):
-            rate = traffic.negative
-            if window == traffic.surge_window:
+            factor = traffic.factor(start + timedelta(seconds=window * window_s))
+            rate = traffic.negative * factor
+            if traffic.surged(window):
                 rate *= traffic.surge_factor
             negative = int(rng.poisson(rate))
-            total = negative + int(rng.poisson(traffic.other))
+            total = negative + int(rng.poisson(traffic.other * factor))
             offsets = rng.uniform(0, window_s, size=total)
             for i in range(total):
                 at = start + timedelta(seconds=window * window_s + float(offsets[i]))

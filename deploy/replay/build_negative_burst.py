@@ -1,12 +1,13 @@
 """Build deploy/replay/boeing_burst.jsonl: a replay with a real burst of negative news.
 
 Every text is a real finance-news tweet from the MIT-licensed twitter-financial-news-sentiment
-training set (../shared/data/twitter_financial_news_sentiment/sent_train.csv): six hours of
-neutral news (a few mentioning Boeing, so its key has a baseline), then, in one 15-minute
-window, the bearish tweets about Boeing. The recording ends with the burst: `make run`
-replays it shifted so that its last item is published now, so the burst's window is still
-open and its alert stays firing until the windows close by the clock (with more news after
-the burst, the replay itself would close them, and the alert would resolve at once).
+training set (../shared/data/twitter_financial_news_sentiment/sent_train.csv): 30 hours of
+neutral news (some mentioning Boeing, so its key has a baseline: a key alerts only after a
+day of history), then, within 12 minutes, the bearish tweets about Boeing. The recording
+ends with the burst: `make run` replays it shifted so that its last item is published now,
+so the burst's period is still open and its alert stays firing until the periods close by
+the clock (with more news after the burst, the replay itself would close them, and the
+alert would resolve at once).
 
     python deploy/replay/build_negative_burst.py
 """
@@ -25,7 +26,8 @@ from finsent.datadir import data_dir
 HERE = Path(__file__).resolve().parent
 SOURCE = data_dir() / "twitter_financial_news_sentiment" / "sent_train.csv"
 OUTPUT = HERE / "boeing_burst.jsonl"
-START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+START = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+HISTORY_H = 30
 BOEING = re.compile(r"\bBoeing\b")
 
 
@@ -56,14 +58,15 @@ def main() -> None:
                and "$" not in r["text"] and len(clean(r["text"])) > 30]  # fmt: skip
     lines: list[tuple[datetime, str]] = []
     background = iter(neutral)
-    burst = START + timedelta(hours=6, minutes=1)
+    burst = START + timedelta(hours=HISTORY_H, minutes=1)
     burst_end = burst + timedelta(seconds=40 * (len(bearish) - 1))
-    for minute in range(0, 6 * 60 + 45, 3):  # neutral news, one every 3 min, to the burst's end
+    for minute in range(0, HISTORY_H * 60 + 45, 5):  # neutral news every 5 min, to the burst's end
         at = START + timedelta(minutes=minute)
         if at <= burst_end:
             lines.append((at, next(background)))
-    for k, text in enumerate(boeing_neutral[:14]):  # Boeing's normal: neutral, every 25 min
-        lines.append((START + timedelta(minutes=25 * k + 7), text))
+    for k in range(HISTORY_H * 2):  # Boeing's normal: neutral, every 30 min
+        text = boeing_neutral[k % len(boeing_neutral)]
+        lines.append((START + timedelta(minutes=30 * k + 7), text))
     for k, text in enumerate(bearish):  # the burst: every bearish Boeing story in 12 minutes
         lines.append((burst + timedelta(seconds=40 * k), text))
     lines.sort(key=lambda pair: pair[0])

@@ -27,6 +27,7 @@ from tests.wait import wait_until
 DATA = data_dir()
 TARGET, CONTROLS = "NFLX", ("KO", "PG", "JNJ")
 SECRET = "e2e-webhook-secret"
+WINDOWS = 120  # of 15 min
 
 
 def texts(label: str, count: int, skip: int = 0) -> list[str]:
@@ -38,9 +39,10 @@ def texts(label: str, count: int, skip: int = 0) -> list[str]:
 
 
 def replay_file(path: Path) -> list[RawItem]:
-    """6 h of quiet neutral news for four tickers, and 18 bearish stories about one of them."""
+    """30 h of quiet neutral news for four tickers (a key alerts after a day of history), and
+    18 bearish stories about one of them."""
     start = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-    quiet = iter(texts("2", 400))
+    quiet = iter(texts("2", 8 * WINDOWS))
     items: list[RawItem] = []
 
     def add(at: datetime, ticker: str, text: str) -> None:
@@ -49,11 +51,11 @@ def replay_file(path: Path) -> list[RawItem]:
             published_at=at, fetched_at=at, symbols=[ticker],
         ))  # fmt: skip
 
-    for window in range(24):
+    for window in range(WINDOWS):
         for t, ticker in enumerate((TARGET, *CONTROLS)):
             for k in range(2):
                 add(start + timedelta(minutes=15 * window + 5 * k + t), ticker, next(quiet))
-        if window == 21:
+        if window == WINDOWS - 3:
             for k, text in enumerate(texts("0", 18)):
                 add(start + timedelta(minutes=15 * window + 1, seconds=15 * k), TARGET, text)
     items.sort(key=lambda i: i.published_at)
@@ -127,7 +129,7 @@ def test_run_replay_to_alert_and_webhook(settings: Settings, unique: str, tmp_pa
     assert sorted(keys) == sorted({a.id for a in fired}), "one delivery per alert event"
     assert all(r.verified for r in receiver.requests)
     # the operator's views of the same run: the alert tail and the report image
-    tail = subprocess.Popen([FINSENT, "alerts", "tail", "--json", "-c", str(path)],
+    tail = subprocess.Popen([FINSENT, "alerts", "tail", "--json", "--last", "100", "-c", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     lines: list[str] = []
 

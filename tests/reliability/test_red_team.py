@@ -38,7 +38,7 @@ from finsent.config import Settings
 from finsent.es import make_client
 from finsent.kafka import make_producer
 from finsent.schemas import Alert, AlertSample, DeadLetter, RawItem, decode, encode, make_item_id
-from tests.alerting.detect.test_detector import W, entries, history
+from tests.alerting.detect.test_detector import WARM, W, entries, history
 from tests.cli import FINSENT, finsent
 from tests.ingest.conftest import FeedServer, serve_feeds
 from tests.integration.conftest import isolate, read_topic
@@ -404,8 +404,8 @@ def test_finding_9_the_operator_is_told_what_is_going_on(
     run = finsent("config", "check", "-c", str(ftp))
     assert run.returncode == 2 and "url" in run.stderr
     detector = SurgeDetector(load_rules(), W, 120)
-    calm = [e for w in range(41, 48) for e in entries("ticker:X", w, 1, 2)]
-    events = [a for e in history("ticker:X", 40) + entries("ticker:X", 40, 30) + calm
+    calm = [e for w in range(WARM + 1, WARM + 8) for e in entries("ticker:X", w, 1, 2)]
+    events = [a for e in history("ticker:X", WARM) + entries("ticker:X", WARM, 30) + calm
               for a in detector.add(e)]  # fmt: skip
     resolved = [a for a in events if a.status == "resolved"]
     assert resolved and resolved[0].severity == "low"

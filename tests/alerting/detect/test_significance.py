@@ -1,16 +1,11 @@
 """The table of significance tests: the same p-values as before the table, rules name it."""
 
-from datetime import UTC, datetime
-
 import pytest
 
 from alerting.detect import significance
 from alerting.detect.baseline import Baseline
 from alerting.detect.rules import RuleParams, RulesError, parse_rules
-from alerting.detect.significance import TESTS, BinomialTest, PoissonTest
-from alerting.detect.windows import WindowStats
-
-T0 = datetime(2026, 3, 2, tzinfo=UTC)
+from alerting.detect.significance import TESTS, BinomialTest, PoissonTest, WindowCounts
 
 # (observed, expected) -> (expected, ratio, p-value) of the former ``stats.poisson_test``
 POISSON = {
@@ -32,8 +27,8 @@ BINOMIAL = {
 }
 
 
-def window(negative: int, total: int) -> WindowStats:
-    return WindowStats("ticker:X", T0, T0, negative, total, [])
+def window(negative: int, total: int, length: float = 1.0) -> WindowCounts:
+    return WindowCounts(negative, total, length, exposure=length)
 
 
 def test_the_table_maps_each_rule_test_to_its_class() -> None:
@@ -67,10 +62,26 @@ def test_evaluate_tests_the_window_against_the_baseline() -> None:
     binomial = BinomialTest().evaluate(params, Baseline(2.0, 10.0, 20), window(6, 10))
     assert binomial == significance.TestResult(6, *BINOMIAL[(6, 10, 0.2)])
     assert BinomialTest().expected(params, Baseline(2.0, 10.0, 20), window(6, 10)) == 2.0
+    hour = PoissonTest().expected(params, base, WindowCounts(12, 14, 4.0, exposure=6.0))
+    assert hour == 1.5 * 6.0, "the level times the window's seasonal exposure"
+    night = PoissonTest().expected(params, Baseline(0.01, 1.0, 20), WindowCounts(1, 1, 4.0, 0.4))
+    assert night == params.min_expected * 4.0, "floored per period of the window's length"
+
+
+def test_the_smallest_surge_count_joins_min_count_min_ratio_and_alpha() -> None:
+    params = RuleParams()  # min_count 5, min_ratio 2.5, alpha 1e-6
+    for expected in (0.2, 1.5, 6.0, 40.0):
+        count = PoissonTest().surge_count(params, expected)
+        assert count is not None
+        assert PoissonTest.test(count, expected).p_value < params.alpha
+        assert count >= params.min_count and count >= params.min_ratio * expected
+        below = PoissonTest.test(count - 1, expected)
+        assert count - 1 < params.min_count or count - 1 < params.min_ratio * expected or \
+            below.p_value >= params.alpha  # fmt: skip
 
 
 def test_poisson_fires_at_the_level_of_the_smallest_surge_count() -> None:
-    params = RuleParams()  # min_count 5, min_ratio 2.5, alpha 1e-5, ratios 3 / 5 / 8
+    params = RuleParams()  # min_count 5, min_ratio 2.5, alpha 1e-6, ratios 3 / 5 / 8
     result = PoissonTest.test(30, 1.5)
     level = params.severity(result.ratio)
     assert level == 3
