@@ -24,11 +24,9 @@ from finsent.es import install_templates, make_client
 from finsent.schemas import Alert, AlertSample, encode
 from tests.cli import finsent
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-
 
 def event(incident: str, key: str, status: str, severity: str, minutes_ago: int) -> Alert:
-    at = NOW - timedelta(minutes=minutes_ago)
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=minutes_ago)
     return Alert(
         id=f"{incident}-{status}", incident_id=incident, rule="negative-surge", key=key,
         status=status, window_start=at - timedelta(minutes=15), window_end=at, observed=12,
@@ -131,7 +129,8 @@ def test_mute_holds_back_every_event_of_the_key_until_unmuted(
     later = event("macro2", "topic:Macro", "firing", "high", 1)
     reason = store.suppression(later)
     assert reason is not None and "muted by bo" in reason
-    assert store.suppression(later, now=NOW + timedelta(hours=3)) is None, "the mute expires"
+    later_on = datetime.now(UTC) + timedelta(hours=3)
+    assert store.suppression(later, now=later_on) is None, "the mute expires"
     assert store.suppression(event("x1", "ticker:ACME", "firing", "high", 1)) is None
     run = finsent("alerts", "unmute", "macro1-firing", env=env(unique, tmp_path / "o.db"))
     assert run.returncode == 0, run.stderr

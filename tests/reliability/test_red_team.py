@@ -87,7 +87,7 @@ def hostile_routes(server: FeedServer) -> dict[str, str]:
     slow = rss(("slow", "https://red.example/t", fresh))
     return {
         "big-title": server.serve("/big.rss", big) + "?apikey=" + SECRETS[2],
-        "trickle": server.serve("/trickle.rss", slow, trickle_s=3.0),
+        "trickle": server.serve("/trickle.rss", slow, trickle_s=3.9),
         "nested": server.serve("/nested.json", b"[" * 200_000 + b"]" * 200_000),
         "mixed": server.serve("/mixed.json", json.dumps(mixed).encode()),
         "entities": server.serve("/entities.rss", entity),
@@ -322,7 +322,8 @@ def test_finding_3_a_trickling_feed_fails_at_its_total_deadline_and_is_counted(
     count = re.search(r'finsent_ingest_fetch_seconds_count\{source="trickle"\} ([0-9.e+]+)',
                       evidence.metrics)  # fmt: skip
     assert total and count and float(count.group(1)) >= 1
-    assert float(total.group(1)) / float(count.group(1)) <= TOTAL_TIMEOUT_S + 1.5
+    # checked only between reads, a byte every 3.9 s held a 4 s fetch for 7.8 s
+    assert float(total.group(1)) / float(count.group(1)) <= TOTAL_TIMEOUT_S + 2.5
 
 
 def test_finding_4_hostile_payloads_are_counted_failures_and_keep_the_valid_records(
