@@ -211,7 +211,7 @@ def reference(texts: list[str]) -> tuple[float, float]:
 
     defaults = Settings().classifier
     engine = Engine.from_folder(SHIPPED, device=defaults.device,
-                                quantize_int8=defaults.quantize_int8)  # fmt: skip
+                                precision=defaults.precision)  # fmt: skip
     engine.warm_up(defaults.max_batch_items, defaults.max_batch_tokens)
     rates = []
     for size in (len(texts), RELEASE * defaults.max_batch_items):

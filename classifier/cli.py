@@ -1,4 +1,4 @@
-"""The classifier's commands: train, eval, classify, bench, model pack/soup/check-int8.
+"""The classifier's commands: train, eval, classify, bench, model pack/soup/check-precision.
 
 Heavy imports happen inside the commands, and only here does serving code meet training code
 (``classifier.training``): each command imports what it runs when it runs.
@@ -129,22 +129,34 @@ def evaluate(
     ] = None,
     label_names: Annotated[Path | None, typer.Option(help="File of names; line N is id N.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="CPU dynamic int8 quantisation.")] = False,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="fp32, bf16, int8 (CPU) or auto: what classifier.precision: auto runs here."
+        ),
+    ] = "fp32",
+    int8: Annotated[bool, typer.Option("--int8", hidden=True, help="--precision int8.")] = False,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
     from classifier.engine import Engine
     from classifier.labels import TWEET_SENTIMENT_IDS, parse_label_map
-    from classifier.model import ModelLoadError
+    from classifier.precision import PRECISIONS
     from classifier.training.data import DataError, read_csv, read_phrasebank
     from classifier.training.evaluation import render, report
+    from finsent.errors import SetupError
 
     if task not in ("sentiment", "topic"):
         raise typer.BadParameter("task must be sentiment or topic", param_hint="--task")
     if label_map and label_names:
         raise typer.BadParameter("give --label-map or --label-names, not both")
+    precision = "int8" if int8 else precision
+    if precision not in PRECISIONS:
+        raise typer.BadParameter(f"one of {', '.join(PRECISIONS)}", param_hint="--precision")
     try:
-        engine = Engine.from_folder(model, device="cpu" if int8 else None, quantize_int8=int8)
-    except ModelLoadError as exc:
+        engine = Engine.from_folder(
+            model, device="cpu" if precision == "int8" else None, precision=precision
+        )
+    except SetupError as exc:  # not a model folder, or a precision this device cannot run
         typer.echo(f"finsent: {exc}", err=True)
         raise typer.Exit(2) from None
     labels = engine.spec.sentiment_labels if task == "sentiment" else engine.spec.topic_labels
@@ -174,7 +186,10 @@ def evaluate(
     scores = engine.predict([e.text for e in examples])
     predicted = [s.sentiment_label if task == "sentiment" else s.topic_label for s in scores]
     result = report([e.label for e in examples], predicted, labels)
-    result["model"] = engine.spec.tag + (" (int8)" if int8 else "")
+    result["model"] = engine.spec.tag + (
+        f" ({engine.precision})" if engine.precision != "fp32" else ""
+    )
+    result["precision"] = {"mode": engine.precision, "reason": engine.precision_reason}
     typer.echo(json.dumps(result) if as_json else render(result))
 
 
@@ -206,9 +221,14 @@ def bench(
         bool, typer.Option(help="BERT-base-sized random weights (GPU runs).")
     ] = False,
     model: Annotated[Path, typer.Option(help="Model folder.")] = SHIPPED,
+    repeat: Annotated[int, typer.Option(help="Rounds; each figure's best counts.")] = 3,
+    pipeline_batches: Annotated[
+        str, typer.Option(help="Batch sizes of the pipelines, comma-separated.")
+    ] = "1,8,16,32,64",
 ) -> None:
-    """Engine vs Hugging Face pipelines on the same texts: items/s, peak RSS, ratios."""
+    """Engine (fp32, bf16, int8) vs HF pipelines (fp32, bf16): items/s, labels, roofline."""
     argv = ["--items", str(items), "--device", device, "--model", str(model)]
+    argv += ["--repeat", str(repeat), "--pipeline-batches", pipeline_batches]
     argv += ["--json"] if as_json else []
     argv += ["--base-sized"] if base_sized else []
     _run_bench("bench_classifier.py", argv)
@@ -236,12 +256,12 @@ def quality(
         fail(str(exc), code=2)
 
 
-def check_int8(
+def check_precision(
     folder: Annotated[Path, typer.Argument(help="A model folder with its train_config.json.")],
     sentiment_csv: Annotated[Path, typer.Option(help="The training sentiment CSV.")] = SENT_CSV,
     topic_csv: Annotated[Path, typer.Option(help="The training topic CSV.")] = TOPIC_CSV,
 ) -> None:
-    """Score the model's dev split in fp32 and int8; record whether CPU int8 keeps accuracy."""
+    """Score the dev split in fp32, bf16 and int8; record which keep accuracy and labels."""
     from classifier.model import ModelLoadError
     from classifier.training import calibrate
 
@@ -254,12 +274,23 @@ def check_int8(
         from classifier.training.card import other_evaluations, write_model_card
 
         try:
-            write_model_card(folder, other_evaluations(folder))  # its CPU int8 section
+            write_model_card(folder, other_evaluations(folder))  # its CPU precision section
         except (OSError, ValueError, KeyError) as exc:
-            typer.echo(f"finsent: int8 recorded, but the model card was not rewritten: {exc}",
-                       err=True)  # fmt: skip
-    verdict = "on" if result["within_tolerance"] else "off"
-    typer.echo(f"{folder}: int8 {verdict} for CPU inference (auto): {json.dumps(result)}")
+            typer.echo(f"finsent: precision recorded, but the model card was not rewritten: "
+                       f"{exc}", err=True)  # fmt: skip
+    for mode, entry in result["modes"].items():
+        verdict = "within tolerance" if entry["within_tolerance"] else "outside tolerance"
+        kept = ", ".join(
+            f"{task} {entry[task]['label_agreement']:.2%} of labels, "
+            f"drop {entry[task]['accuracy_drop'] * 100:+.2f} points"
+            for task in ("sentiment", "topic")
+            if task in entry
+        )
+        typer.echo(f"{folder}: {mode} {verdict} ({kept})")
+    auto = result["auto_here"]
+    typer.echo(f"{folder}: classifier.precision auto on this CPU: {auto['mode']} "
+               f"({auto['reason']})")  # fmt: skip
+    typer.echo(json.dumps(result))
 
 
 def pack_model(
@@ -290,7 +321,7 @@ def pack_model(
             shutil.copy(source / name, output / name)
     write_command(output, "finsent " + shlex.join(sys.argv[1:]), after=source)
     if (output / "train_config.json").is_file() and (output / "metrics.json").is_file():
-        check_int8(output)
+        check_precision(output)
         write_model_card(output)
     else:
         typer.echo("no training metrics beside the model: no model card written", err=True)
@@ -365,6 +396,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")
     model_app = typer.Typer(help="Model folders.")
     model_app.command("pack")(pack_model)
-    model_app.command("check-int8")(check_int8)
+    model_app.command("check-precision")(check_precision)
+    model_app.command("check-int8", hidden=True)(check_precision)  # its name before bf16
     model_app.command("soup")(soup_models)
     app.add_typer(model_app, name="model")

@@ -2,10 +2,12 @@
 
 Batches are planned by length (see ``batcher``) so the padded cost stays low; results come
 back in input order, and a batched result equals the single-item result (int8 aside: its
-activations share one scale per batch). On a GPU the forward runs under bf16 (or fp16)
-autocast with pinned, non-blocking copies while the next batch is tokenised on a worker
-thread; on a CPU torch uses every core, and smoothed per-channel dynamic int8 where the model
-folder records that it keeps its labels (``quantize``).
+activations share one scale per batch). The number format is ``classifier.precision``
+(``precision``): bf16 (or fp16) autocast with the linear weights stored in it once, on a
+GPU with pinned, non-blocking copies while the next batch is tokenised on a worker thread,
+and on a CPU with native bf16 on every core; or smoothed per-channel dynamic int8
+(``quantize``); or fp32. ``auto`` runs what the model folder's record says keeps its labels
+on this machine.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
+from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from classifier.batcher import plan_batches
 from classifier.model import ModelSpec, SentimentTopicModel, load
-from classifier.quantize import load_calibration, quantize, validated
+from classifier.precision import Precision, choose, read_record
+from classifier.quantize import load_calibration, quantize
 from finsent import telemetry
 
 
@@ -46,7 +50,11 @@ class Scores:
 
 
 class Engine:
-    """A loaded model on one device, with its tokeniser and label spaces."""
+    """A loaded model on one device, with its tokeniser and label spaces.
+
+    The engine owns the model it is given: it may store its weights in another format.
+    ``precision`` and ``precision_reason`` say what it runs and why.
+    """
 
     def __init__(
         self,
@@ -55,7 +63,7 @@ class Engine:
         spec: ModelSpec,
         device: str | None = None,
         max_length: int | None = None,
-        quantize_int8: bool | Literal["auto"] = False,
+        precision: Precision = "fp32",
         threads: int | None = None,
         int8_calibration: dict[str, torch.Tensor] | None = None,
     ) -> None:
@@ -63,19 +71,23 @@ class Engine:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         on_cpu = self.device.type == "cpu"
-        # bf16 where the GPU has it (Ampere and later), else fp16: both halve the memory traffic
-        self.autocast_dtype = (
-            torch.bfloat16
-            if self.device.type != "cuda" or torch.cuda.is_bf16_supported()
-            else torch.float16
-        )
-        self.int8 = on_cpu and (
-            validated(spec, int8_calibration) if quantize_int8 == "auto" else quantize_int8
-        )
         if on_cpu:
             torch.set_num_threads(threads or os.cpu_count() or 1)
-        if self.int8:
+        choice = choose(
+            precision,
+            self.device.type,
+            read_record(spec.extra),
+            calibrated=int8_calibration is not None,
+            cuda_bf16=not on_cpu and torch.cuda.is_bf16_supported(),
+        )
+        self.precision = choice.mode
+        self.precision_reason = choice.reason
+        half = {"bf16": torch.bfloat16, "fp16": torch.float16}
+        self.autocast_dtype: torch.dtype | None = half.get(self.precision)
+        if self.precision == "int8":
             model = quantize(model, int8_calibration)
+        elif self.autocast_dtype is not None:
+            _store_linears_as(model, self.autocast_dtype)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.spec = spec
@@ -112,8 +124,12 @@ class Engine:
         started = time.perf_counter()
         ids = tensors["ids"].to(self.device, non_blocking=True)
         mask = tensors["mask"].to(self.device, non_blocking=True)
-        on_gpu = self.device.type == "cuda"
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=on_gpu):
+        # disabled, an autocast region also switches off any autocast of the caller's
+        with torch.autocast(
+            self.device.type,
+            dtype=self.autocast_dtype or torch.bfloat16,
+            enabled=self.autocast_dtype is not None,
+        ):
             sentiment_logits, topic_logits = self.model(ids, mask)
         sentiment = torch.softmax(sentiment_logits.float(), -1).cpu().tolist()
         topic = torch.softmax(topic_logits.float(), -1).cpu().tolist()
@@ -188,3 +204,14 @@ class Engine:
         length = self.max_length
         items = max(1, min(max_items, max_tokens // length))
         self.forward([" ".join(["market"] * length)] * items)
+
+
+def _store_linears_as(model: nn.Module, dtype: torch.dtype) -> None:
+    """Keep every linear layer's weight in ``dtype``, so autocast does not cast it per batch.
+
+    Under autocast a linear layer computes in ``dtype`` either way (fp32 accumulation);
+    LayerNorm, softmax and the embeddings stay fp32.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            module.to(dtype)

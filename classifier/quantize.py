@@ -17,16 +17,16 @@ folder (``INT8_CALIBRATION``, written by ``classifier.training.calibrate``):
 
 Without a calibration the layers are quantised as they are and the down-projections stay fp32;
 the heads always do. Whether a model qualifies is measured, not assumed, when it is trained or
-checked (``finsent model check-int8``), and recorded in ``finsent_model.json``
-(``extra.int8``). The engine's ``auto`` setting uses int8 for CPU inference only when that
-record says the model kept its accuracy and labels (``validated``), on a CPU with the recorded
-activation width and with the calibration the record was measured with.
+checked (``finsent model check-precision``), and recorded in ``finsent_model.json``;
+``classifier.precision`` says when ``auto`` runs it (on a CPU with VNNI but no native bf16,
+with the recorded activation width and calibration). The kernels are fbgemm's (what torch's
+default ``x86`` engine packs dynamic linears for); oneDNN's (``torch.backends.quantized.engine =
+"onednn"``) measured no faster, alternated with them in one process on an AVX-512 VNNI CPU.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import warnings
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,18 +36,12 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-from classifier.model import INT8_CALIBRATION, ModelSpec
+from classifier.model import INT8_CALIBRATION
+from classifier.precision import activation_bits
 
 ALPHA = 0.85  # smoothing strength: the share of an input channel's range moved to the weights
 OUTLIER = 4.0  # a down-projection input channel over this many times the median range: float
 M = TypeVar("M", bound=nn.Module)
-
-
-@functools.cache
-def activation_bits() -> int:
-    """8 with VNNI (int32 accumulation); 7 without, where fbgemm's int16 sums could saturate."""
-    vnni = getattr(torch.cpu, "_is_vnni_supported", None)
-    return 8 if vnni is not None and vnni() else 7
 
 
 class Int8Linear(DynamicLinear):
@@ -173,17 +167,6 @@ def quantize(model: M, calibration: dict[str, torch.Tensor] | None = None) -> M:
         return quantize_dynamic(  # type: ignore[no-untyped-call, no-any-return]
             net, spec, mapping={nn.Linear: Int8Linear}, inplace=True
         )
-
-
-def validated(spec: ModelSpec, calibration: dict[str, torch.Tensor] | None) -> bool:
-    """True when the folder records int8 within tolerance, as this CPU and folder would run it."""
-    record = spec.extra.get("int8")
-    return (
-        isinstance(record, dict)
-        and bool(record.get("within_tolerance"))
-        and record.get("activation_bits") == activation_bits()
-        and bool(record.get("calibrated")) == (calibration is not None)
-    )
 
 
 def load_calibration(folder: Path) -> dict[str, torch.Tensor] | None:

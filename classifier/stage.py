@@ -29,12 +29,12 @@ class ClassifyStage:
             options.model_dir or SHIPPED,
             device=options.device,
             max_length=options.max_length,
-            quantize_int8=options.quantize_int8,
+            precision=options.precision,
             threads=options.threads,
         )
         engine.warm_up(options.max_batch_items, options.max_batch_tokens)
         self.log.info("model ready", model=engine.spec.tag, device=str(engine.device),
-                      int8=engine.int8)  # fmt: skip
+                      precision=engine.precision, why=engine.precision_reason)  # fmt: skip
         self.consumer = ClassifyConsumer(self.settings, engine, TickerTagger())
         self.consumer.setup()
 

@@ -221,13 +221,13 @@ class ClassifierSettings(Section):
     max_batch_tokens: int = Field(
         8192, ge=64, description="Micro-batch bound: padded tokens (longest x items)."
     )
-    quantize_int8: bool | Literal["auto"] = Field(
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
         "auto",
-        description="CPU only: per-channel dynamic int8 of the encoder's linear layers "
-        "(calibrated where the folder holds a calibration, else FFN down-projections stay fp32); "
-        "auto: when the model folder records that int8 keeps dev accuracy within 0.5 points and "
-        "99% of labels, measured with the activation width this CPU runs (8 bits needs "
-        "AVX-512 VNNI).",
+        description="Number format of the model: auto = the fastest mode on this machine that "
+        "the model folder's record (`finsent model check-precision`) keeps within 0.5 accuracy "
+        "points and 99.5% of dev labels: bf16 on a CPU with AMX or AVX-512 BF16, the "
+        "calibrated int8 on one with VNNI only, bf16 (fp16) on a GPU, else fp32; int8 is "
+        "CPU-only.",
     )
     threads: int | None = Field(
         None, ge=1, description="CPU threads for the model (default: every core of the host)."
@@ -236,6 +236,28 @@ class ClassifierSettings(Section):
     max_poll_interval_ms: int = Field(
         300_000, ge=10_000, description="Kafka max.poll.interval.ms; a batch never nears it."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_quantize_int8(cls, data: Any) -> Any:
+        """``quantize_int8`` (before ``precision``) is refused with its translation."""
+        if isinstance(data, dict) and "quantize_int8" in data:
+            raise ValueError(
+                "quantize_int8 was replaced by precision (auto | fp32 | bf16 | int8): write "
+                "precision: auto for quantize_int8: auto, int8 for true, fp32 for false "
+                "(FINSENT_CLASSIFIER__PRECISION); auto now also picks bf16 where the CPU or "
+                "GPU has it"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _int8_is_cpu_only(self) -> Self:
+        if self.device == "cuda" and self.precision == "int8":
+            raise ValueError(
+                "precision int8 is CPU-only: set device: cpu, or precision: auto or bf16 "
+                "for the GPU"
+            )
+        return self
 
 
 class WebhookSettings(Section):

@@ -1,11 +1,15 @@
-"""Whether CPU int8 keeps a model's labels: calibrate, measure, record (``check-int8``).
+"""Which precisions keep a model's labels: calibrate int8, measure every mode, record it.
 
-The activation maxima that ``classifier.quantize`` smooths and splits by are observed here, in
-fp32, on a fixed sample of the model's training texts. ``check`` then scores the model's own
-dev split in fp32 and in int8, and ``record`` writes the accuracy drops and the label agreement
-into ``finsent_model.json`` (``extra.int8``) beside the calibration. The engine's ``auto``
-setting follows that record: int8 only where no task loses more than ``TOLERANCE`` accuracy and
-at least ``AGREEMENT`` of the labels stay the same.
+``finsent model check-precision`` (also run by train and pack) scores the model's own dev
+split in fp32 and in every cheaper mode the engine can run on a CPU (bf16 autocast, the
+calibrated int8), and ``record`` writes, per mode, the accuracy drops, the label agreement
+with fp32 and the dev items/s, with the CPU features it ran on, into ``finsent_model.json``
+(``extra.precision``). The int8 activation maxima that ``classifier.quantize`` smooths and
+splits by are observed here first, in fp32, on a fixed sample of the training texts, and stored
+beside the record. ``classifier.precision`` reads the record: ``auto`` runs a mode only where
+no task loses more than ``TOLERANCE`` accuracy and at least ``AGREEMENT`` of the labels stay.
+bf16 is measured on any CPU (one without native bf16 emulates it, slowly, with the same
+rounding); int8 with this CPU's activation width.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,13 +28,25 @@ from torch import nn
 
 from classifier.engine import Engine
 from classifier.model import INT8_CALIBRATION, MANIFEST, ModelSpec, SentimentTopicModel, load
-from classifier.quantize import ALPHA, OUTLIER, activation_bits, encoder_linears
+from classifier.precision import (
+    AGREEMENT,
+    LEGACY_INT8,
+    RECORD,
+    TASKS,
+    TOLERANCE,
+    Precision,
+    activation_bits,
+    choose,
+    cpu_features,
+    passes,
+)
+from classifier.quantize import ALPHA, OUTLIER, encoder_linears, load_calibration
 from classifier.training.data import Example, folder_examples
 from classifier.training.evaluation import report
 
-TOLERANCE = 0.005  # accuracy, absolute (0.5 points)
-AGREEMENT = 0.99  # share of dev labels int8 must leave unchanged
 CALIBRATION_TEXTS = 1024
+MODES: tuple[Precision, ...] = ("bf16", "int8")
+"""The modes checked against fp32 (fp16 is a GPU stand-in for bf16, not checked on a CPU)."""
 
 
 def calibrate(
@@ -57,63 +74,102 @@ def calibrate(
     return {name: x.clone() for name, x in maxima.items()}  # plain tensors, not inference ones
 
 
+def _how(mode: str, calibration: dict[str, torch.Tensor] | None) -> dict[str, Any]:
+    if mode == "bf16":
+        return {"how": "torch.autocast bf16 (linear weights stored in bf16; LayerNorm, softmax "
+                       "and embeddings fp32)"}  # fmt: skip
+    return {
+        "how": (
+            f"dynamic, per-channel, smoothed (alpha {ALPHA}); FFN down-projections int8 but for "
+            f"input channels over {OUTLIER:g}x the median range; heads fp32"
+            if calibration is not None
+            else "dynamic, per-channel; FFN down-projections and heads fp32"
+        ),
+        "backend": "fbgemm",
+        "activation_bits": activation_bits(),
+        "calibrated": calibration is not None,
+    }
+
+
+def _labels(engine: Engine, dev: Sequence[Example]) -> tuple[dict[str, list[str]], float]:
+    """Each task's predicted dev labels, and the items/s of scoring them all."""
+    out: dict[str, list[str]] = {}
+    started, count = time.perf_counter(), 0
+    for task in TASKS:
+        texts = [e.text for e in dev if e.task == task]
+        if texts:
+            field = f"{task}_label"
+            out[task] = [str(getattr(s, field)) for s in engine.predict(texts)]
+            count += len(texts)
+    return out, count / max(time.perf_counter() - started, 1e-9)
+
+
 def check(
     model: SentimentTopicModel,
     tokenizer: Any,
     spec: ModelSpec,
     dev: Sequence[Example],
     calibration: dict[str, torch.Tensor] | None = None,
+    modes: Sequence[Precision] = MODES,
 ) -> dict[str, Any]:
-    """Per task: dev accuracy and macro-F1 in fp32 and int8, the drop, the label agreement."""
+    """fp32's dev accuracy and macro-F1 per task; per mode, its own, the drop, the agreement."""
+    gold = {task: [e.label for e in dev if e.task == task] for task in TASKS}
+    names = {"sentiment": spec.sentiment_labels, "topic": spec.topic_labels}
     fp32 = Engine(copy.deepcopy(model).cpu(), tokenizer, spec, device="cpu")
-    quantised = Engine(
-        model, tokenizer, spec, device="cpu", quantize_int8=True, int8_calibration=calibration
-    )
+    reference, rate = _labels(fp32, dev)
+    accuracy: dict[str, float] = {}
     result: dict[str, Any] = {
         "tolerance": TOLERANCE,
         "agreement_required": AGREEMENT,
-        "quantisation": (
-            f"dynamic, per-channel, smoothed (alpha {ALPHA}); FFN down-projections int8 but for "
-            f"input channels over {OUTLIER:g}x the median range; heads fp32"
-            if calibration is not None
-            else "dynamic, per-channel; FFN down-projections and heads fp32"
-        ),
-        "activation_bits": activation_bits(),
-        "calibrated": calibration is not None,
+        "cpu": cpu_features().record(),
+        "torch": torch.__version__.split("+")[0],
+        "fp32": {"items_per_s": round(rate, 1)},
+        "modes": {},
     }
-    passed = []
-    for task, labels in (("sentiment", spec.sentiment_labels), ("topic", spec.topic_labels)):
-        examples = [e for e in dev if e.task == task]
-        if not examples:
-            continue
-        texts, gold = [e.text for e in examples], [e.label for e in examples]
-        field = "sentiment_label" if task == "sentiment" else "topic_label"
-        a = [str(getattr(s, field)) for s in fp32.predict(texts)]
-        b = [str(getattr(s, field)) for s in quantised.predict(texts)]
-        ra, rb = report(gold, a, labels), report(gold, b, labels)
-        drop = ra["accuracy"] - rb["accuracy"]
-        agreement = sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
-        passed.append(drop <= TOLERANCE and agreement >= AGREEMENT)
-        result[task] = {
-            "n": len(examples),
-            "fp32_accuracy": round(ra["accuracy"], 4),
-            "int8_accuracy": round(rb["accuracy"], 4),
-            "fp32_macro_f1": round(ra["macro_f1"], 4),
-            "int8_macro_f1": round(rb["macro_f1"], 4),
-            "accuracy_drop": round(drop, 4),
-            "label_agreement": round(agreement, 4),
+    for task, predicted in reference.items():
+        r = report(gold[task], predicted, names[task])
+        accuracy[task] = r["accuracy"]
+        result["fp32"][task] = {
+            "n": len(predicted),
+            "accuracy": round(r["accuracy"], 4),
+            "macro_f1": round(r["macro_f1"], 4),
         }
-    result["within_tolerance"] = bool(passed) and all(passed)
+    for mode in modes:
+        net = copy.deepcopy(model).cpu()
+        engine = Engine(net, tokenizer, spec, device="cpu", precision=mode,
+                        int8_calibration=calibration)  # fmt: skip
+        labels, rate = _labels(engine, dev)
+        entry: dict[str, Any] = _how(mode, calibration) | {"items_per_s": round(rate, 1)}
+        for task, predicted in labels.items():
+            r = report(gold[task], predicted, names[task])
+            base = reference[task]
+            entry[task] = {
+                "accuracy": round(r["accuracy"], 4),
+                "macro_f1": round(r["macro_f1"], 4),
+                "accuracy_drop": round(accuracy[task] - r["accuracy"], 4),
+                "label_agreement": round(
+                    sum(a == b for a, b in zip(base, predicted, strict=True)) / len(base), 4
+                ),
+            }
+        entry["within_tolerance"] = passes(entry)
+        result["modes"][mode] = entry
+    auto = choose("auto", "cpu", result, calibrated=calibration is not None)
+    result["auto_here"] = {"mode": auto.mode, "reason": auto.reason}
     return result
 
 
 def record(
     folder: Path, result: dict[str, Any], calibration: dict[str, torch.Tensor] | None = None
 ) -> None:
-    """Store the check in the folder's manifest (``extra.int8``), with its calibration."""
+    """Store the check in the folder's manifest (``extra.precision``), with its calibration.
+
+    An int8-only record of an earlier check is dropped: this one supersedes it.
+    """
     path = folder / MANIFEST
     manifest = json.loads(path.read_text())
-    manifest.setdefault("extra", {})["int8"] = result
+    extra = manifest.setdefault("extra", {})
+    extra.pop(LEGACY_INT8, None)
+    extra[RECORD] = result
     if calibration is not None:
         save_file(
             {k: v.contiguous() for k, v in calibration.items()}, str(folder / INT8_CALIBRATION)
@@ -140,7 +196,14 @@ def measure(
 def check_folder(
     folder: Path, sentiment_csv: Path, topic_csv: Path
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``measure`` on the split the folder's model was trained with (``train_config.json``)."""
+    """``measure`` on the split the folder's model was trained with (``train_config.json``).
+
+    A calibration the folder already holds is checked as it is (saving new weights deletes
+    it, so it belongs to these weights); a folder without one is calibrated first.
+    """
     train, dev = folder_examples(folder, sentiment_csv, topic_csv)
     model, tokenizer, spec = load(folder)
-    return measure(model, tokenizer, spec, train, dev)
+    calibration = load_calibration(folder)
+    if calibration is None:
+        return measure(model, tokenizer, spec, train, dev)
+    return check(model, tokenizer, spec, dev, calibration), calibration

@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from classifier.precision import AGREEMENT, TOLERANCE, passes, read_record
 from classifier.training.data import split_seed
 
 LICENCES = {
@@ -95,7 +96,10 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
             if entry["differs"]
         ],
         "figures": FIGURES,
-        "check": manifest.get("extra", {}).get("int8"),
+        "check": read_record(manifest.get("extra", {})),
+        "passes": passes,
+        "tolerance": TOLERANCE,
+        "agreement": AGREEMENT,
         "held_out": held_out,
         "steps": [f".venv/bin/{line}" for line in command.splitlines() if line.strip()],
     }

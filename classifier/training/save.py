@@ -18,6 +18,7 @@ from classifier.model import (
     SentimentTopicModel,
     load_base,
 )
+from classifier.precision import LEGACY_INT8, RECORD
 from classifier.training.pack import pack, save_deltas
 
 
@@ -29,8 +30,8 @@ def save(
 ) -> None:
     """Write the model folder (adapters, deltas or full encoder + tokeniser, heads, manifest).
 
-    New weights void an earlier int8 check and calibration: whoever saves measures again
-    (``calibrate.record``); until then ``auto`` keeps the folder in fp32.
+    New weights void an earlier precision check and int8 calibration: whoever saves measures
+    again (``calibrate.record``); until then ``auto`` keeps the folder in fp32 on a CPU.
     """
     folder.mkdir(parents=True, exist_ok=True)
     if spec.adapter == "lora":
@@ -45,6 +46,6 @@ def save(
             tokenizer.save_pretrained(str(folder / "encoder"))
     save_file(model.head_state(), str(folder / HEADS))
     manifest = asdict(spec)
-    manifest["extra"] = {k: v for k, v in spec.extra.items() if k != "int8"}
+    manifest["extra"] = {k: v for k, v in spec.extra.items() if k not in (RECORD, LEGACY_INT8)}
     (folder / INT8_CALIBRATION).unlink(missing_ok=True)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

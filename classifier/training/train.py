@@ -312,12 +312,12 @@ def _write_folder(
     say: Callable[[str], None],
     command: str | None,
 ) -> None:
-    """The model folder: weights, int8 check, metrics, config, command chain and card."""
+    """The model folder: weights, precision check, metrics, config, command chain and card."""
     save(model, spec, config.output, tokenizer)
     saved, _, saved_spec = load(config.output)  # as served: LoRA merged
     check, calibration = calibrate.measure(saved, tokenizer, saved_spec, *split)
     calibrate.record(config.output, check, calibration)
-    say(f"int8 on CPU: {json.dumps(check)}")
+    say(f"precision on CPU: {json.dumps(check)}")
     (config.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     (config.output / "train_config.json").write_text(json.dumps(settings, indent=2) + "\n")

@@ -86,7 +86,7 @@ def test_warm_up_runs_the_largest_batch(engine: Engine, monkeypatch: pytest.Monk
 
 def test_int8_quantisation_keeps_outputs_close(tiny_model_dir: Path) -> None:
     fp32 = Engine.from_folder(tiny_model_dir, device="cpu")
-    int8 = Engine.from_folder(tiny_model_dir, device="cpu", quantize_int8=True)
+    int8 = Engine.from_folder(tiny_model_dir, device="cpu", precision="int8")
     a = fp32.predict(TEXTS)
     b = int8.predict(TEXTS)
     for x, y in zip(a, b, strict=True):
@@ -106,5 +106,5 @@ def test_between_runs_after_every_micro_batch(engine: Engine) -> None:
     assert len(seen) == len(planned) >= 3  # six texts, at most two a batch
 
 
-def test_autocast_is_bf16_off_the_gpu(engine: Engine) -> None:
-    assert engine.autocast_dtype == torch.bfloat16  # autocast is disabled on the CPU anyway
+def test_fp32_is_the_engines_default_and_runs_without_autocast(engine: Engine) -> None:
+    assert engine.precision == "fp32" and engine.autocast_dtype is None

@@ -5,16 +5,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
 from classifier.engine import Engine
 from classifier.model import INT8_CALIBRATION, load
+from classifier.precision import activation_bits, cpu_features
 from classifier.quantize import (
     Decomposed,
     Int8Linear,
     Smoothed,
-    activation_bits,
     load_calibration,
     prepare,
     quantize,
@@ -143,31 +144,44 @@ def test_prepare_keeps_the_float_outputs_and_narrows_the_activation_range(
         assert float(narrowed.max() / narrowed.min()) < float(maxima.max() / maxima.min())
 
 
-def test_auto_uses_int8_on_cpu_only_for_a_model_recorded_within_tolerance(
+def _int8_record(**int8: object) -> dict[str, object]:
+    figures = {"accuracy_drop": 0.0, "label_agreement": 0.999}
+    entry = {"sentiment": figures, "topic": figures, "activation_bits": activation_bits()}
+    return {"modes": {"int8": entry | {"calibrated": True} | int8}}
+
+
+@pytest.mark.skipif(
+    not cpu_features().vnni or cpu_features().native_bf16,
+    reason="auto picks int8 only on a CPU with VNNI and no native bf16",
+)
+def test_auto_uses_int8_on_a_vnni_cpu_only_as_recorded(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    assert not Engine.from_folder(tiny_model_dir, device="cpu", quantize_int8="auto").int8
+    assert Engine.from_folder(tiny_model_dir, device="cpu", precision="auto").precision == "fp32"
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)
     model, tokenizer, spec = load(folder)
     calibration = calibrate(model, tokenizer, spec, TEXTS)
-    ran = {"activation_bits": activation_bits(), "calibrated": True}
 
-    def auto() -> bool:
-        return Engine.from_folder(folder, device="cpu", quantize_int8="auto").int8
+    def auto() -> str:
+        return Engine.from_folder(folder, device="cpu", precision="auto").precision
 
-    record(folder, {"within_tolerance": False, **ran}, calibration)
-    assert not auto()
-    record(folder, {"within_tolerance": True, **ran}, calibration)
-    assert (folder / INT8_CALIBRATION).is_file() and auto()
+    record(folder, _int8_record(), calibration)
+    assert (folder / INT8_CALIBRATION).is_file() and auto() == "int8"
+    (folder / INT8_CALIBRATION).unlink()
+    assert auto() == "fp32", "recorded as calibrated, but the calibration is gone"
+    record(folder, _int8_record(calibrated=False))
+    assert auto() == "int8"
+
+
+def test_the_calibration_of_a_folder_is_read_back(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    model, tokenizer, spec = load(folder)
+    calibration = calibrate(model, tokenizer, spec, TEXTS)
+    record(folder, _int8_record(), calibration)
     loaded = load_calibration(folder)
     assert loaded is not None and set(loaded) == set(calibration)
-    (folder / INT8_CALIBRATION).unlink()
-    assert not auto(), "recorded as calibrated, but the calibration is gone"
-    record(folder, {"within_tolerance": True, **ran, "activation_bits": 7 + 8}, calibration)
-    assert not auto(), "measured with another activation width"
-    record(folder, {"within_tolerance": True, **ran, "calibrated": False})
-    assert not (folder / INT8_CALIBRATION).exists() and auto()
-    engine = Engine.from_folder(folder, device="cpu", quantize_int8="auto")
-    assert not Engine.from_folder(folder, device="cpu", quantize_int8=False).int8
+    engine = Engine.from_folder(folder, device="cpu", precision="int8")
+    assert engine.precision == "int8" and "calibrated" in engine.precision_reason
     assert [s.sentiment_label for s in engine.predict(["Shares jump"])]  # it runs

@@ -6,8 +6,7 @@ import pytest
 
 from classifier.engine import Engine
 from classifier.paths import SHIPPED
-from classifier.quantize import activation_bits
-from classifier.training.calibrate import AGREEMENT, TOLERANCE
+from classifier.precision import AGREEMENT, TOLERANCE, cpu_features, passes, read_record
 
 HEADLINES = [
     # (headline, sentiment, topic or None)
@@ -34,10 +33,10 @@ HEADLINES = [
 ]
 
 
-@pytest.fixture(scope="module", params=[False, "auto"], ids=["fp32", "auto"])
+@pytest.fixture(scope="module", params=["fp32", "auto"])
 def engine(request: pytest.FixtureRequest) -> Engine:
-    """fp32, and the default: int8 where this CPU runs it as the folder's record measured it."""
-    return Engine.from_folder(SHIPPED, device="cpu", quantize_int8=request.param)
+    """fp32, and the default: what the folder's record lets this CPU run (bf16 here)."""
+    return Engine.from_folder(SHIPPED, device="cpu", precision=request.param)
 
 
 def test_folder_is_small_and_offline_loadable(engine: Engine) -> None:
@@ -45,13 +44,17 @@ def test_folder_is_small_and_offline_loadable(engine: Engine) -> None:
     assert size <= 10_000_000, f"{size} bytes"
     assert engine.spec.adapter == "delta"
     assert engine.spec.tag == "finsent-minilm@3"
-    check = engine.spec.extra["int8"]  # smoothed int8, measured on the dev split
-    assert check["within_tolerance"] and check["calibrated"]
+    check = read_record(engine.spec.extra)  # every mode, measured on the dev split
+    assert check is not None and not check.get("legacy")
+    assert set(check["modes"]) == {"bf16", "int8"} and check["modes"]["int8"]["calibrated"]
+    bf16 = check["modes"]["bf16"]
+    assert passes(bf16)
     for task in ("sentiment", "topic"):
-        assert check[task]["accuracy_drop"] <= TOLERANCE
-        assert check[task]["label_agreement"] >= AGREEMENT
-    auto = Engine.from_folder(SHIPPED, device="cpu", quantize_int8="auto")
-    assert auto.int8 == (check["activation_bits"] == activation_bits())
+        assert bf16[task]["accuracy_drop"] <= TOLERANCE
+        assert bf16[task]["label_agreement"] >= AGREEMENT
+    auto = Engine.from_folder(SHIPPED, device="cpu", precision="auto")
+    if cpu_features().native_bf16:
+        assert auto.precision == "bf16", auto.precision_reason
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
-"""CPU int8 calibration and checks: activation maxima, dev-split drops, the recorded verdict."""
+"""int8 calibration and the precision check: activation maxima, every mode's drops, the record."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -10,8 +11,16 @@ from torch import nn
 from typer.testing import CliRunner
 
 from classifier.model import INT8_CALIBRATION, MANIFEST, load
-from classifier.quantize import Int8Linear, activation_bits, load_calibration, quantize
-from classifier.training.calibrate import AGREEMENT, TOLERANCE, calibrate, check, measure
+from classifier.precision import (
+    AGREEMENT,
+    RECORD,
+    TOLERANCE,
+    activation_bits,
+    cpu_features,
+    passes,
+)
+from classifier.quantize import Int8Linear, load_calibration, quantize
+from classifier.training.calibrate import calibrate, check, measure, record
 from classifier.training.card import other_evaluations, write_model_card
 from classifier.training.data import Example
 from classifier.training.train import train
@@ -45,32 +54,50 @@ def test_calibration_observes_every_int8_layer_input(tiny_model_dir: Path) -> No
     assert all(bool((calibration[n] >= alone[n]).all()) for n in calibration), "a running max"
 
 
-def test_check_reports_both_tasks_and_the_drop(tiny_model_dir: Path) -> None:
+def test_check_measures_every_mode_against_fp32_and_says_where_it_ran(
+    tiny_model_dir: Path,
+) -> None:
     model, tokenizer, spec = load(tiny_model_dir)
     result = check(model, tokenizer, spec, DEV)
-    assert set(result) >= {"sentiment", "topic", "within_tolerance", "tolerance"}
-    assert result["sentiment"]["n"] == 3 and result["topic"]["n"] == 2
-    for task in ("sentiment", "topic"):
-        r = result[task]
-        assert r["accuracy_drop"] == round(r["fp32_accuracy"] - r["int8_accuracy"], 4)
-        assert 0.0 <= r["label_agreement"] <= 1.0
-    passed = [
-        result[t]["accuracy_drop"] <= TOLERANCE and result[t]["label_agreement"] >= AGREEMENT
-        for t in ("sentiment", "topic")
-    ]
-    assert result["within_tolerance"] == all(passed)
+    assert result["tolerance"] == TOLERANCE and result["agreement_required"] == AGREEMENT
+    assert result["cpu"] == cpu_features().record() and result["cpu"]["name"]
+    assert result["fp32"]["sentiment"]["n"] == 3 and result["fp32"]["topic"]["n"] == 2
+    assert set(result["modes"]) == {"bf16", "int8"}
+    for mode, entry in result["modes"].items():
+        assert entry["items_per_s"] > 0 and entry["how"]
+        for task in ("sentiment", "topic"):
+            r, base = entry[task], result["fp32"][task]
+            assert abs(r["accuracy_drop"] - (base["accuracy"] - r["accuracy"])) < 1e-3, mode
+            assert 0.0 <= r["label_agreement"] <= 1.0
+        assert entry["within_tolerance"] == passes(entry)
+    assert result["modes"]["int8"]["activation_bits"] == activation_bits()
+    assert not result["modes"]["int8"]["calibrated"]
+    assert result["auto_here"]["mode"] in ("fp32", "bf16", "int8")
 
 
 def test_check_with_calibration_records_how_int8_ran(tiny_model_dir: Path) -> None:
     model, tokenizer, spec = load(tiny_model_dir)
     train = [Example(t, "neutral", "sentiment") for t in TEXTS]
     result, calibration = measure(model, tokenizer, spec, train, DEV)
-    assert result["calibrated"] and "smoothed" in result["quantisation"]
-    assert result["activation_bits"] == activation_bits()
+    int8 = result["modes"]["int8"]
+    assert int8["calibrated"] and "smoothed" in int8["how"] and int8["backend"] == "fbgemm"
     assert set(calibration) == set(calibrate(model, tokenizer, spec, TEXTS))
 
 
-def test_check_int8_command_calibrates_records_and_keeps_the_cards_evaluations(
+def test_record_supersedes_an_int8_only_record(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["extra"]["int8"] = {"within_tolerance": True}
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    model, tokenizer, spec = load(folder)
+    record(folder, check(model, tokenizer, spec, DEV))
+    extra = json.loads((folder / MANIFEST).read_text())["extra"]
+    assert "int8" not in extra and set(extra[RECORD]["modes"]) == {"bf16", "int8"}
+    assert not (folder / INT8_CALIBRATION).exists()
+
+
+def test_check_precision_command_calibrates_records_and_keeps_the_cards_evaluations(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
     out = tmp_path / "model"
@@ -78,13 +105,18 @@ def test_check_int8_command_calibrates_records_and_keeps_the_cards_evaluations(
     assert (out / INT8_CALIBRATION).is_file(), "training calibrates its folder"
     (out / INT8_CALIBRATION).unlink()
     write_model_card(out, {"an earlier evaluation": {"accuracy": 0.5}})
-    result = runner.invoke(app, ["model", "check-int8", str(out)])
+    result = runner.invoke(app, ["model", "check-precision", str(out)])
     assert result.exit_code == 0, result.output
-    recorded = json.loads((out / MANIFEST).read_text())["extra"]["int8"]
-    assert recorded["calibrated"] and (out / INT8_CALIBRATION).is_file()
+    assert "classifier.precision auto on this CPU:" in result.output
+    recorded = json.loads((out / MANIFEST).read_text())["extra"][RECORD]
+    assert recorded["modes"]["int8"]["calibrated"] and (out / INT8_CALIBRATION).is_file()
     loaded = load_calibration(out)
     assert loaded is not None and all(v.ndim == 1 for v in loaded.values())
     card = (out / "README.md").read_text()
-    assert "## CPU int8" in card and INT8_CALIBRATION in card
+    assert "## CPU precision" in card and INT8_CALIBRATION in card
     assert other_evaluations(out) == {"an earlier evaluation": {"accuracy": 0.5}}
-    assert f"| sentiment | {recorded['sentiment']['fp32_accuracy']:.4f} |" in card
+    assert f"| fp32 | sentiment | {recorded['fp32']['sentiment']['accuracy']:.4f} |" in card
+    bf16 = recorded["modes"]["bf16"]["sentiment"]
+    assert f"| bf16 | sentiment | {bf16['accuracy']:.4f} |" in card
+    again = runner.invoke(app, ["model", "check-int8", str(out)])  # the command's old name
+    assert again.exit_code == 0, again.output

@@ -51,8 +51,9 @@ def test_lora_run_writes_a_loadable_small_folder(tmp_path: Path, tiny_model_dir:
     assert metrics["model"] == "finsent-minilm@1"
     engine = Engine.from_folder(out, device="cpu")
     assert engine.spec.adapter == "lora"
-    check = engine.spec.extra["int8"]  # measured on the dev split, as served (LoRA merged)
-    assert check["sentiment"]["n"] > 0 and check["topic"]["n"] > 0
+    check = engine.spec.extra["precision"]  # measured on the dev split, as served (LoRA merged)
+    assert check["fp32"]["sentiment"]["n"] > 0 and check["fp32"]["topic"]["n"] > 0
+    assert set(check["modes"]) == {"bf16", "int8"}
     assert len(engine.predict(["Stocks tumble"])) == 1
 
 
