@@ -1,4 +1,7 @@
-"""`finsent backtest`, `alert`, `deliver`, `report`, `kibana import` and `alerts ...`."""
+"""`finsent backtest`, `alert`, `deliver`, `report`, `kibana import` and `alerts ...`.
+
+``alerts mark`` records the analysts' verdict on an event (``--useful`` / ``--false-alarm``).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from finsent.cli.common import ConfigOption, fail, settings_or_exit
 from finsent.config import Settings
 
 if TYPE_CHECKING:
-    from alerting.deliver.store import AlertStore
+    from alerting.deliver.store import AlertStore, Verdict
 
 
 def backtest(
@@ -221,6 +224,31 @@ def alerts_unmute(
     except Exception as exc:  # noqa: BLE001
         _es_failed(settings, exc)
     typer.echo(f"unmuted {doc['key']}")
+
+
+@alerts_app.command("mark")
+def alerts_mark(
+    alert_id: Annotated[str, typer.Argument(help="The alert event to judge.")],
+    useful: Annotated[bool, typer.Option("--useful", help="It was worth the desk's time.")] = False,
+    false_alarm: Annotated[
+        bool, typer.Option("--false-alarm", help="Nothing happened: the rule fired wrongly.")
+    ] = False,
+    note: Note = None,
+    by: Who = None,
+    config: ConfigOption = None,
+) -> None:
+    """Record whether an alert event was useful or a false alarm (stored on its document)."""
+    import getpass
+
+    if useful == false_alarm:
+        raise typer.BadParameter("give exactly one of --useful and --false-alarm")
+    verdict: Verdict = "useful" if useful else "false_alarm"
+    settings = settings_or_exit(config)
+    try:
+        doc = _store(settings).mark(alert_id, verdict, by or getpass.getuser(), note)
+    except Exception as exc:  # noqa: BLE001
+        _es_failed(settings, exc)
+    typer.echo(f"marked {alert_id} ({doc['key']}, {doc['rule']}) {verdict.replace('_', ' ')}")
 
 
 @alerts_app.command("redeliver")

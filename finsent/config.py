@@ -335,6 +335,16 @@ class AlertingSettings(Section):
         return self
 
 
+class LabelsSettings(Section):
+    """The team's labels (`finsent label import`): the versioned store training reads."""
+
+    path: Path = Field(
+        Path("labels"),
+        description="Folder of labels-NNNN.jsonl versions and their manifest (a persistent "
+        "volume or shared folder in production).",
+    )
+
+
 class DaemonSettings(Section):
     """`finsent run`: which stages one process supervises."""
 
@@ -382,6 +392,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
+    labels: LabelsSettings = Field(default_factory=LabelsSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

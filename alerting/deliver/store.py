@@ -3,14 +3,16 @@
 The outcome of each webhook delivery is recorded on the event's document, and so is the
 analysts' triage: ``acknowledged`` (the incident is being handled: its later firing and
 escalated events are not sent again; its resolution still is) and ``muted`` (no event of
-the key is sent until ``muted.until``). Every event stays indexed either way.
+the key is sent until ``muted.until``). Every event stays indexed either way. ``feedback``
+is the analysts' verdict on the event (useful or a false alarm), for tuning the rules and
+for choosing items to label; it changes no delivery.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
@@ -25,6 +27,11 @@ def alerts_index(prefix: str) -> str:
 def iso(at: datetime) -> str:
     """UTC ISO-8601 with ``Z``, as the documents store times."""
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+Verdict = Literal["useful", "false_alarm"]
+VERDICTS: tuple[Verdict, ...] = ("useful", "false_alarm")
+"""What an analyst can say of an alert event (``feedback.verdict``)."""
 
 
 class AlertNotFound(LookupError):
@@ -113,6 +120,20 @@ class AlertStore:
         mark = {"by": by, "at": iso(datetime.now(UTC)), "until": iso(until), "note": note}
         self._update(alert_id, {"muted": mark})
         return doc | {"muted": mark}
+
+    def mark(
+        self, alert_id: str, verdict: Verdict, by: str, note: str | None = None
+    ) -> dict[str, Any]:
+        """Record an analyst's verdict on the event; returns the document.
+
+        A later mark replaces the earlier one.
+        """
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict {verdict!r}: one of {', '.join(VERDICTS)}")
+        doc = self.get(alert_id)
+        mark = {"verdict": verdict, "by": by, "at": iso(datetime.now(UTC)), "note": note}
+        self._update(alert_id, {"feedback": mark})
+        return doc | {"feedback": mark}
 
     def _update(self, alert_id: str, fields: dict[str, Any]) -> None:
         # wait_for: the delivery check (a search) sees the mark as soon as this returns

@@ -19,7 +19,7 @@ from finsent.schemas import Alert, SchemaError, encode
 
 
 def triage_state(doc: dict[str, Any], now: datetime | None = None) -> str:
-    """``acked by X``, ``muted until T`` or ``-``."""
+    """``acked by X``, ``muted until T``, ``false alarm (X)`` / ``useful (X)``, or ``-``."""
     now = now or datetime.now(UTC)
     parts = []
     ack = doc.get("acknowledged")
@@ -28,6 +28,10 @@ def triage_state(doc: dict[str, Any], now: datetime | None = None) -> str:
     muted = doc.get("muted")
     if muted and datetime.fromisoformat(muted["until"]) > now:
         parts.append(f"muted until {datetime.fromisoformat(muted['until']):%m-%d %H:%M}Z")
+    feedback = doc.get("feedback")
+    if feedback:
+        verdict = str(feedback.get("verdict", "")).replace("_", " ")
+        parts.append(f"{verdict} ({feedback.get('by')})")
     return ", ".join(parts) or "-"
 
 
