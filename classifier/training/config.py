@@ -19,7 +19,11 @@ class TrainConfig:
     base_model: str = PYPI_BASE
     name: str = "finsent-minilm"
     version: str = "1"
-    extra_data: list[str] = field(default_factory=list)  # "fpb:PATH"
+    extra_data: list[str] = field(default_factory=list)  # "fpb:PATH", "labels:PATH"
+    labels_weight: float = 2.0  # the loss weight of each team label beside a public row's 1
+    labels_held_back: float = 0.2  # share of the team's labels (by text hash) never trained on
+    labels_licence: str = "team-owned"  # what the model card says the team's labels are under
+    replay: int | None = None  # at most this many public training rows per task (a sample)
     epochs: int = 6
     batch_size: int = 32
     learning_rate: float = 5e-4
@@ -52,6 +56,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.ema_decay is not None:
             check_decay(self.ema_decay)
+        if self.labels_weight <= 0:
+            raise ValueError(f"--labels-weight {self.labels_weight}: must be positive")
+        if not 0 <= self.labels_held_back < 1:
+            raise ValueError(f"--labels-held-back {self.labels_held_back}: expected 0 <= x < 1")
+        if self.replay is not None and self.replay < 0:
+            raise ValueError(f"--replay {self.replay}: must not be negative")
         if self.distill_weight < 0:
             raise ValueError(f"--distill-weight {self.distill_weight}: must not be negative")
         if self.teacher is not None and not (self.teacher / MANIFEST).is_file():

@@ -1,7 +1,13 @@
-"""Labelled text: the tweet CSVs, Financial PhraseBank, de-duplication and dev splits.
+"""Labelled text: the tweet CSVs, Financial PhraseBank, the team's labels, dev splits.
 
-A training run's train and dev examples come from its config (``load_examples``), and any
-model folder's from the ``train_config.json`` beside it (``folder_examples``).
+A training run's train and dev examples come from its config (``load_examples``, or
+``load_data`` with the team's held-back labels and the sources' sizes), and any model folder's
+from the ``train_config.json`` beside it (``folder_examples``).
+
+The team's labels (``--extra-data labels:PATH``) never touch the public dev split: it is built
+from the public files first, byte-identical with or without labels; the labels are then split
+by a hash of their text into a training part and a held-back part (``labels_held_back``, stable
+as labels are added), and a team text that is in the public dev split is not trained on.
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ import hashlib
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from classifier import labels as label_spaces
 from classifier.training.config import TrainConfig
+from classifier.training.labelset import read_labels
 
 URL = re.compile(r"https?://\S+")
 SPACE = re.compile(r"\s+")
@@ -34,6 +42,8 @@ class Example:
     text: str
     label: str
     task: str  # "sentiment" or "topic"
+    weight: float = 1.0  # the example's share of the loss (team labels: --labels-weight)
+    source: str = ""  # which data source it came from (a key of ``Data.sources``)
 
 
 def normalise(text: str) -> str:
@@ -92,7 +102,19 @@ def deduplicate(examples: Iterable[Example]) -> list[Example]:
 
 # The settings of a train_config.json that decide its dev split, beside the two CSV files and
 # the seed (``split_seed``).
-SPLIT_SETTINGS = ("extra_data", "dev_fraction", "limit")
+SPLIT_SETTINGS = (
+    "extra_data",
+    "dev_fraction",
+    "limit",
+    "labels_held_back",
+    "labels_weight",
+    "labels_licence",
+    "replay",
+)
+LABELS_SALT = "finsent-team-labels"
+"""Salts the team labels' split: independent of the public split's seed, fixed forever."""
+TWEETS_LICENCE = "MIT"
+FPB_LICENCE = "CC BY-NC-SA 3.0 (non-commercial)"
 
 
 def split_seed(settings: Mapping[str, Any]) -> int:
@@ -117,15 +139,72 @@ def split(
     return train, dev
 
 
-def load_examples(config: TrainConfig) -> tuple[list[Example], list[Example]]:
-    """Train and dev examples of both tasks, de-duplicated, split deterministically."""
-    sentiment = read_csv(config.sentiment_csv, "sentiment", label_spaces.TWEET_SENTIMENT_IDS)
-    topic = read_csv(config.topic_csv, "topic", label_spaces.TOPICS)
-    for spec in config.extra_data:
-        kind, _, path = spec.partition(":")
-        if kind != "fpb" or not path:
-            raise ValueError(f"--extra-data {spec!r}: expected fpb:PATH")
-        sentiment += read_phrasebank(Path(path))
+@dataclass
+class Data:
+    """A run's examples: train, public dev, the team's held-back labels, and where each came from.
+
+    ``sources`` maps a source name to its licence and its counts per part and task.
+    """
+
+    train: list[Example]
+    dev: list[Example]
+    held_back: list[Example]
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _spec(spec: str) -> tuple[str, Path]:
+    kind, _, path = spec.partition(":")
+    if kind not in ("fpb", "labels") or not path:
+        raise ValueError(f"--extra-data {spec!r}: expected fpb:PATH or labels:PATH")
+    return kind, Path(path)
+
+
+def team_examples(path: Path, weight: float = 1.0) -> list[Example]:
+    """The team's labels (a label store folder or one JSONL file) as examples of both tasks.
+
+    A label carries sentiment, topic or both; each one it carries is an example. Exact
+    duplicates and texts labelled both ways are dropped, as for the public files.
+    """
+    source = f"labels:{path}"
+    examples = []
+    for label in read_labels(path):
+        for task, value, names in (
+            ("sentiment", label.sentiment, label_spaces.SENTIMENT),
+            ("topic", label.topic, label_spaces.TOPICS),
+        ):
+            if value is None:
+                continue
+            if value not in names:
+                raise DataError(f"{path}: label {label.id}: {value!r} is not a {task} label")
+            examples.append(Example(label.text, value, task, weight, source))
+    return deduplicate(examples)
+
+
+def held_back(text: str, fraction: float) -> bool:
+    """Whether a team label's text is in the held-back part (a hash, stable as labels grow)."""
+    digest = hashlib.sha256(f"{LABELS_SALT}:{normalise(text)}".encode()).digest()
+    return int.from_bytes(digest[:8]) / 2**64 < fraction
+
+
+def load_data(config: TrainConfig) -> Data:
+    """Train, public dev and held-back examples of both tasks, split deterministically."""
+    sentiment = [
+        replace(e, source="tweets-sentiment")
+        for e in read_csv(config.sentiment_csv, "sentiment", label_spaces.TWEET_SENTIMENT_IDS)
+    ]
+    topic = [
+        replace(e, source="tweets-topic")
+        for e in read_csv(config.topic_csv, "topic", label_spaces.TOPICS)
+    ]
+    licences = {"tweets-sentiment": TWEETS_LICENCE, "tweets-topic": TWEETS_LICENCE}
+    team: list[Example] = []
+    for kind, path in map(_spec, config.extra_data):
+        if kind == "fpb":
+            sentiment += [replace(e, source=f"fpb:{path}") for e in read_phrasebank(path)]
+            licences[f"fpb:{path}"] = FPB_LICENCE
+        else:
+            team += team_examples(path, config.labels_weight)
+            licences[f"labels:{path}"] = config.labels_licence
     train: list[Example] = []
     dev: list[Example] = []
     seed = split_seed(vars(config))
@@ -134,9 +213,49 @@ def load_examples(config: TrainConfig) -> tuple[list[Example], list[Example]]:
         if config.limit is not None and len(unique) > config.limit:
             unique = random.Random(seed).sample(unique, config.limit)
         task_train, task_dev = split(unique, config.dev_fraction, seed)
+        if config.replay is not None and len(task_train) > config.replay:
+            task_train = random.Random(seed).sample(task_train, config.replay)
         train += task_train
         dev += task_dev
-    return train, dev
+    kept = [e for e in team if not held_back(e.text, config.labels_held_back)]
+    back = [e for e in team if held_back(e.text, config.labels_held_back)]
+    public_dev = {normalise(e.text) for e in dev}
+    back_texts = {normalise(e.text) for e in back}
+    train = [e for e in train if normalise(e.text) not in back_texts]
+    train += [e for e in kept if normalise(e.text) not in public_dev]
+    counts = Counter(
+        (e.source, part, e.task)
+        for part, examples in (("train", train), ("dev", dev), ("held_back", back))
+        for e in examples
+    )
+    sources = {
+        name: {
+            "licence": licence,
+            "non_commercial": non_commercial(licence),
+            **{
+                part: {
+                    task: counts[(name, part, task)]
+                    for task in ("sentiment", "topic")
+                    if counts[(name, part, task)]
+                }
+                for part in ("train", "dev", "held_back")
+            },
+        }
+        for name, licence in licences.items()
+    }
+    return Data(train, dev, back, sources)
+
+
+def non_commercial(licence: str) -> bool:
+    """Whether a licence forbids commercial use (its name says NC or non-commercial)."""
+    lowered = licence.lower()
+    return "-nc" in lowered or "non-commercial" in lowered or "noncommercial" in lowered
+
+
+def load_examples(config: TrainConfig) -> tuple[list[Example], list[Example]]:
+    """Train and dev examples of both tasks, de-duplicated, split deterministically."""
+    data = load_data(config)
+    return data.train, data.dev
 
 
 def folder_examples(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sklearn.metrics import (
     accuracy_score,
@@ -11,6 +11,12 @@ from sklearn.metrics import (
     f1_score,
     precision_recall_fscore_support,
 )
+
+from classifier import labels as label_spaces
+
+if TYPE_CHECKING:
+    from classifier.engine import Engine
+    from classifier.training.data import Example
 
 
 def report(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
@@ -57,3 +63,16 @@ def render(result: dict[str, Any]) -> str:
     for label, row in zip(labels, result["confusion_matrix"], strict=True):
         lines.append(f"{label[:28]:<28} " + "".join(f"{v:>{width}d}" for v in row))
     return "\n".join(lines)
+
+
+def score(engine: Engine, examples: Sequence[Example]) -> dict[str, dict[str, Any]]:
+    """``report`` per task over the examples of that task (a task without any is left out)."""
+    results = {}
+    for task, names in (("sentiment", label_spaces.SENTIMENT), ("topic", label_spaces.TOPICS)):
+        chosen = [e for e in examples if e.task == task]
+        if not chosen:
+            continue
+        scores = engine.predict([e.text for e in chosen])
+        predicted = [s.sentiment_label if task == "sentiment" else s.topic_label for s in scores]
+        results[task] = report([e.label for e in chosen], predicted, names)
+    return results

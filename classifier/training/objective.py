@@ -2,6 +2,9 @@
 
 Each head's cross-entropy runs over the rows that carry its gold label (the others hold
 ``IGNORE``): the sentiment term optionally class-weighted and scaled, the topic term at 1.
+A batch's ``weight`` (one per row, e.g. the team's labels at ``--labels-weight``) multiplies
+each row's term; the mean is still over the rows (class-weighted), so weights of 1 change
+nothing and a weight of 2 counts a row twice.
 With a teacher (``distill``), each head also learns the teacher's probabilities on the rows
 that lack its gold label, at ``distill_weight``.
 """
@@ -47,11 +50,27 @@ class Objective:
             target = batch[key].to(device)
             if bool((target != IGNORE).any()):
                 class_weights, scale = gold[key]
-                loss = loss + scale * functional.cross_entropy(
-                    logits, target, weight=class_weights, ignore_index=IGNORE
-                )
+                loss = loss + scale * _gold_loss(logits, target, class_weights, batch.get("weight"))
             if teacher is not None:
                 loss = loss + self.distill_weight * soft_loss(
                     logits, teacher[:, soft[key]], target == IGNORE
                 )
         return loss
+
+
+def _gold_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    class_weights: torch.Tensor | None,
+    row_weights: torch.Tensor | None,
+) -> torch.Tensor:
+    """Cross-entropy over the labelled rows, each row's term times its weight (if any)."""
+    if row_weights is None:
+        return functional.cross_entropy(logits, target, weight=class_weights, ignore_index=IGNORE)
+    terms = functional.cross_entropy(
+        logits, target, weight=class_weights, ignore_index=IGNORE, reduction="none"
+    )
+    labelled = target != IGNORE
+    per_class = torch.ones(logits.shape[-1], device=logits.device)
+    norm = (per_class if class_weights is None else class_weights)[target[labelled]].sum()
+    return (terms * row_weights.to(logits.device)).sum() / norm

@@ -13,7 +13,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,10 +31,10 @@ from classifier.model import ModelSpec, SentimentTopicModel, load, load_base
 from classifier.training import calibrate
 from classifier.training.card import write_command, write_model_card
 from classifier.training.config import TrainConfig
-from classifier.training.data import Example, load_examples
+from classifier.training.data import Data, Example, load_data
 from classifier.training.distill import teacher_probabilities
 from classifier.training.ema import ema_of
-from classifier.training.evaluation import report
+from classifier.training.evaluation import score
 from classifier.training.objective import IGNORE, Objective
 from classifier.training.save import save
 
@@ -113,15 +113,7 @@ def sentiment_weights(config: TrainConfig, examples: Sequence[Example]) -> torch
 
 def evaluate(engine: Engine, dev: Sequence[Example]) -> dict[str, dict[str, Any]]:
     """Per-task report on the dev examples."""
-    results = {}
-    for task, names in (("sentiment", label_spaces.SENTIMENT), ("topic", label_spaces.TOPICS)):
-        examples = [e for e in dev if e.task == task]
-        if not examples:
-            continue
-        scores = engine.predict([e.text for e in examples])
-        predicted = [s.sentiment_label if task == "sentiment" else s.topic_label for s in scores]
-        results[task] = report([e.label for e in examples], predicted, names)
-    return results
+    return score(engine, dev)
 
 
 Row = tuple[list[int], int, int, int]  # token ids, sentiment target, topic target, index
@@ -139,6 +131,8 @@ def _loader(config: TrainConfig, tokenizer: Any, examples: Sequence[Example]) ->
     sentiment_y, topic_y = _targets(examples)
     rows: list[Row] = list(zip(encoded, sentiment_y, topic_y, range(len(encoded)), strict=True))
     pad = tokenizer.pad_token_id
+    weights = [e.weight for e in examples]
+    weighted = any(weight != 1.0 for weight in weights)
 
     def collate(batch: list[Row]) -> dict[str, torch.Tensor]:
         width = max(len(ids) for ids, _, _, _ in batch)
@@ -147,13 +141,16 @@ def _loader(config: TrainConfig, tokenizer: Any, examples: Sequence[Example]) ->
         for row, (tokens, _, _, _) in enumerate(batch):
             ids[row, : len(tokens)] = torch.tensor(tokens)
             mask[row, : len(tokens)] = 1
-        return {
+        tensors = {
             "ids": ids,
             "mask": mask,
             "sentiment": torch.tensor([s for _, s, _, _ in batch]),
             "topic": torch.tensor([t for _, _, t, _ in batch]),
             "index": torch.tensor([i for _, _, _, i in batch]),
         }
+        if weighted:  # only then: unweighted runs keep their exact losses
+            tensors["weight"] = torch.tensor([weights[i] for _, _, _, i in batch])
+        return tensors
 
     generator = torch.Generator().manual_seed(config.seed)
     lengths = [len(ids) for ids in encoded]
@@ -236,12 +233,38 @@ def train(
     config: TrainConfig, say: Callable[[str], None] = print, command: str | None = None
 ) -> dict[str, Any]:
     """Run the recipe and write the model folder; returns the metrics written."""
+    fitted = fit(config, say)
+    split = (fitted.data.train, fitted.data.dev)
+    model, tokenizer, spec, metrics = fitted.model, fitted.tokenizer, fitted.spec, fitted.metrics
+    _write_folder(config, model, tokenizer, spec, split, metrics, say, command)
+    return metrics
+
+
+@dataclass
+class Fitted:
+    """A trained model in memory, with its data and metrics (``fit``; ``train`` saves it)."""
+
+    model: SentimentTopicModel
+    tokenizer: Any
+    spec: ModelSpec
+    data: Data
+    metrics: dict[str, Any]
+
+
+def fit(config: TrainConfig, say: Callable[[str], None] = print) -> Fitted:
+    """Run the recipe and keep the best epoch's weights (by the public dev split) in memory.
+
+    The team's held-back labels, if any, are scored once at the end (``metrics["held_back"]``),
+    never used to choose an epoch.
+    """
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    train_examples, dev_examples = load_examples(config)
-    say(f"train {len(train_examples)} / dev {len(dev_examples)} examples on {device}")
+    data = load_data(config)
+    train_examples, dev_examples = data.train, data.dev
+    say(f"train {len(train_examples)} / dev {len(dev_examples)} / held back "
+        f"{len(data.held_back)} examples on {device}")  # fmt: skip
     model, tokenizer = build_model(config)
     model.to(device)
     loader = _loader(config, tokenizer, train_examples)
@@ -294,12 +317,14 @@ def train(
     model.load_state_dict(best_state)
     model.eval()
     metrics: dict[str, Any] = {"best": best, "history": history, "model": spec.tag}
+    metrics["data"] = data.sources
+    if data.held_back:
+        metrics["held_back"] = evaluate(Engine(model, tokenizer, spec, device=str(device)),
+                                        data.held_back)  # fmt: skip
     earlier = config.init_from / "metrics.json" if config.init_from is not None else None
     if earlier is not None and earlier.is_file():
         metrics["continued_from"] = json.loads(earlier.read_text())["history"]
-    split = (train_examples, dev_examples)
-    _write_folder(config, model, tokenizer, spec, split, metrics, say, command)
-    return metrics
+    return Fitted(model, tokenizer, spec, data, metrics)
 
 
 def _write_folder(

@@ -114,3 +114,40 @@ def test_bench_commands_need_the_source_checkouts_scripts(
 def test_bench_classifier_script_answers_help() -> None:
     result = runner.invoke(app, ["bench", "classifier", "--help"])
     assert result.exit_code == 0 and "--base-sized" in result.output
+
+
+def test_eval_labels_scores_the_held_back_part_of_both_tasks(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from classifier.training.data import held_back
+    from classifier.training.labelset import Label, write_version
+
+    texts = [f"Team note {i} on guidance" for i in range(40)]
+    store = tmp_path / "labels"
+    write_version(store, [
+        Label(f"id{i}", t, "positive" if i % 2 else "neutral", "Macro" if i % 4 == 0 else None)
+        for i, t in enumerate(texts)
+    ])  # fmt: skip
+    result = runner.invoke(app, ["eval", "--labels", str(store), "--model", str(tiny_model_dir), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    back = [i for i, t in enumerate(texts) if held_back(t, 0.2)]
+    assert report["part"] == "held_back" and report["tasks"]["sentiment"]["n"] == len(back)
+    assert report["tasks"].get("topic", {"n": 0})["n"] == sum(i % 4 == 0 for i in back)
+    assert 0 <= report["tasks"]["sentiment"]["accuracy"] <= 1
+    every = runner.invoke(app, ["eval", "--labels", str(store), "--all-labels", "--model", str(tiny_model_dir)])  # fmt: skip
+    assert every.exit_code == 0, every.output
+    assert "n=40" in every.stdout and "n=10" in every.stdout and "topic" in every.stdout
+    both = runner.invoke(app, ["eval", "--labels", str(store), "--task", "topic", "--model", str(tiny_model_dir)])  # fmt: skip
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_train_refuses_bad_label_options_before_loading_anything(tmp_path: Path) -> None:
+    out = str(tmp_path / "m")
+    result = runner.invoke(app, ["train", "-o", out, "--labels-weight", "0"])
+    assert result.exit_code == 2 and "--labels-weight 0.0" in result.output
+    result = runner.invoke(app, ["train", "-o", out, "--labels-held-back", "1"])
+    assert result.exit_code == 2 and "--labels-held-back 1.0" in result.output
+    result = runner.invoke(app, ["train", "-o", out, "--extra-data", f"labels:{tmp_path / 'no'}"])
+    assert result.exit_code == 2 and "no such label file or folder" in result.output
+    assert not (tmp_path / "m").exists()

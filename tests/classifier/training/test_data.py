@@ -85,3 +85,79 @@ def test_split_is_deterministic_and_never_leaks_reposts() -> None:
     assert (train, dev) == split(list(reversed(rows))[::-1], 0.2, seed=13)
     assert {normalise(e.text) for e in train}.isdisjoint({normalise(e.text) for e in dev})
     assert 0.1 < len(dev) / len(rows) < 0.3
+
+
+def _public(tmp_path: Path) -> tuple[Path, Path]:
+    """Tiny tweet CSVs: 60 sentiment and 60 topic rows."""
+    sentiment = tmp_path / "sent.csv"
+    sentiment.write_text(
+        "text,label\n" + "".join(f"Stock {i} moves today,{i % 3}\n" for i in range(60))
+    )
+    topic = tmp_path / "topic.csv"
+    topic.write_text("text,label\n" + "".join(f"Topic headline {i},{i % 20}\n" for i in range(60)))
+    return sentiment, topic
+
+
+def _team(tmp_path: Path, texts: list[str]) -> Path:
+    from classifier.training.labelset import Label, write_version
+
+    store = tmp_path / "labels"
+    write_version(
+        store,
+        [
+            Label(f"id{i}", text, ("negative", "positive")[i % 2], "Macro" if i % 3 else None)
+            for i, text in enumerate(texts)
+        ],
+    )
+    return store
+
+
+def test_team_labels_never_touch_the_public_dev_split(tmp_path: Path) -> None:
+    from classifier.training.config import TrainConfig
+    from classifier.training.data import held_back, load_data
+
+    sentiment, topic = _public(tmp_path)
+    plain = load_data(TrainConfig(sentiment, topic, tmp_path / "out", dev_fraction=0.3))
+    public_dev = [e.text for e in plain.dev]
+    team_texts = [f"Team note {i} on margins" for i in range(80)] + public_dev[:3]
+    store = _team(tmp_path, team_texts)
+    config = TrainConfig(
+        sentiment, topic, tmp_path / "out", dev_fraction=0.3, extra_data=[f"labels:{store}"],
+        labels_weight=3.0,
+    )  # fmt: skip
+    data = load_data(config)
+    assert [(e.text, e.label, e.task) for e in data.dev] == [
+        (e.text, e.label, e.task) for e in plain.dev
+    ], "the public dev split is the same with labels"
+    team_train = [e for e in data.train if e.source == f"labels:{store}"]
+    assert team_train and all(e.weight == 3.0 for e in team_train)
+    assert all(e.weight == 1.0 for e in data.train if not e.source.startswith("labels:"))
+    trained = {normalise(e.text) for e in data.train}
+    assert data.held_back and not trained & {normalise(e.text) for e in data.held_back}
+    assert all(held_back(e.text, 0.2) for e in data.held_back)
+    assert not trained & {normalise(t) for t in public_dev[:3]}, "public dev texts not trained"
+    assert {e.task for e in team_train} == {"sentiment", "topic"}, "either head, or both"
+    entry = data.sources[f"labels:{store}"]
+    assert entry["licence"] == "team-owned" and not entry["non_commercial"]
+    assert sum(entry["train"].values()) == len(team_train)
+    assert sum(entry["held_back"].values()) == len(data.held_back)
+    assert data.sources["tweets-sentiment"]["dev"]["sentiment"] == sum(
+        e.task == "sentiment" for e in data.dev
+    )
+    more = _team(tmp_path / "more", [*team_texts, *(f"Later label {i}" for i in range(40))])
+    grown = load_data(TrainConfig(**{**vars(config), "extra_data": [f"labels:{more}"]}))
+    assert {e.text for e in data.held_back} <= {e.text for e in grown.held_back}, "stable"
+
+
+def test_replay_samples_training_rows_only(tmp_path: Path) -> None:
+    from classifier.training.config import TrainConfig
+    from classifier.training.data import load_data
+
+    sentiment, topic = _public(tmp_path)
+    full = load_data(TrainConfig(sentiment, topic, tmp_path / "out"))
+    replayed = load_data(TrainConfig(sentiment, topic, tmp_path / "out", replay=10))
+    assert replayed.dev == full.dev
+    assert sum(e.task == "sentiment" for e in replayed.train) == 10
+    assert sum(e.task == "topic" for e in replayed.train) == 10
+    with pytest.raises(ValueError, match="fpb:PATH or labels:PATH"):
+        load_data(TrainConfig(sentiment, topic, tmp_path / "out", extra_data=["csv:x"]))

@@ -150,3 +150,47 @@ def test_sentiment_loss_weight_scales_the_sentiment_term(
     moved = {k for k, v in model.head_state().items() if not torch.equal(v, before[k])}
     assert any(k.startswith("topic_head.") for k in moved)
     assert any(k.startswith("sentiment_head.") for k in moved) == (sentiment_weight > 0)
+
+
+def test_row_weights_scale_each_rows_loss() -> None:
+    from classifier.training.objective import IGNORE
+
+    torch.manual_seed(0)
+    sentiment, topic = torch.randn(3, 3), torch.randn(3, 20)
+    batch = {"sentiment": torch.tensor([0, 2, IGNORE]), "topic": torch.tensor([IGNORE, IGNORE, 4])}
+    plain = Objective()(batch, sentiment, topic)
+    ones = Objective()(batch | {"weight": torch.ones(3)}, sentiment, topic)
+    assert torch.allclose(plain, ones)
+    doubled = Objective()(batch | {"weight": torch.tensor([2.0, 1.0, 1.0])}, sentiment, topic)
+    terms = torch.nn.functional.cross_entropy(
+        sentiment[:2], batch["sentiment"][:2], reduction="none"
+    )
+    topic_term = torch.nn.functional.cross_entropy(topic[2:], batch["topic"][2:])
+    assert torch.allclose(doubled, (2 * terms[0] + terms[1]) / 2 + topic_term)
+
+
+def test_team_labels_train_with_their_weight_and_the_card_counts_them(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from classifier.training.labelset import Label, write_version
+
+    store = tmp_path / "labels"
+    write_version(store, [
+        Label(f"n{i}", f"Team note {i}: margins {'up' if i % 2 else 'down'}",
+              ("negative", "positive")[i % 2], None)
+        for i in range(30)
+    ])  # fmt: skip
+    out = tmp_path / "model"
+    cfg = config(out, tiny_model_dir / "encoder", epochs=1, extra_data=[f"labels:{store}"],
+                 labels_licence="CC BY-NC 4.0")  # fmt: skip
+    train_examples, _ = load_examples(cfg)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir / "encoder", local_files_only=True)
+    batch = next(iter(_loader(cfg, tokenizer, train_examples)))
+    assert set(batch["weight"].tolist()) <= {1.0, 2.0}
+    metrics = train(cfg, say=lambda _: None, command="finsent train labels")
+    source = metrics["data"][f"labels:{store}"]
+    assert source["non_commercial"] and sum(source["held_back"].values()) > 0
+    assert metrics["held_back"]["sentiment"]["n"] == sum(source["held_back"].values())
+    card = (out / "README.md").read_text()
+    assert "**Non-commercial**" in card and f"labels:{store} | CC BY-NC 4.0" in card
+    assert "## The team's held-back labels" in card and "| tweets-topic | MIT |" in card
