@@ -25,6 +25,7 @@ measured matmul peak.
 
 from __future__ import annotations
 
+import abc
 import csv
 import json
 import random
@@ -162,7 +163,7 @@ def _cuda_bf16() -> bool:
     return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
-class Side:
+class Side(abc.ABC):
     """One side of the comparison in its own process: set up once, then timed on request."""
 
     device = "cpu"
@@ -171,9 +172,9 @@ class Side:
         """The configurations the parent times, each once a round."""
         return ["run"]
 
+    @abc.abstractmethod
     def time(self, config: str) -> tuple[int, float]:
         """(items, seconds) of one timing of ``config``."""
-        raise NotImplementedError
 
     def finish(self) -> dict[str, Any]:
         """What the side reports besides its timings."""

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from elasticsearch import Elasticsearch
 
 from finsent.config import Settings, load_settings
 from finsent.kafka import make_consumer
@@ -67,3 +68,12 @@ def read_topic(settings: Settings, topic: str) -> list[bytes]:
     values = [r.value for r in consumer if r.key != WATERMARK_KEY]
     consumer.close()
     return values
+
+
+def drop_test_indices(client: Elasticsearch, unique: str) -> None:
+    """Delete a test's indices and its two index templates (those of ``isolate``)."""
+    names = list(client.indices.get(index=f"{unique}-*", allow_no_indices=True))
+    if names:
+        client.indices.delete(index=",".join(names))
+    for name in ("items", "alerts"):
+        client.options(ignore_status=404).indices.delete_index_template(name=f"{unique}-{name}")

@@ -16,6 +16,7 @@ from finsent.schemas import (
     SentimentPrediction,
     make_item_id,
 )
+from tests.integration.conftest import drop_test_indices
 
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 
@@ -24,11 +25,7 @@ T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 def es(settings: Settings, unique: str) -> Iterator[Elasticsearch]:
     client = make_client(settings.elasticsearch)
     yield client
-    names = list(client.indices.get(index=f"{unique}-*", allow_no_indices=True))
-    if names:
-        client.indices.delete(index=",".join(names))
-    for name in ("items", "alerts"):
-        client.options(ignore_status=404).indices.delete_index_template(name=f"{unique}-{name}")
+    drop_test_indices(client, unique)
 
 
 def test_scored_item_indexed_and_found(es: Elasticsearch, unique: str) -> None:

@@ -20,6 +20,7 @@ from finsent.config import Settings
 from finsent.es import install_templates, make_client
 from finsent.schemas import Alert, AlertSample, Prediction, ScoredItem, SentimentPrediction
 from tests.cli import finsent
+from tests.integration.conftest import drop_test_indices
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -52,11 +53,7 @@ def es(settings: Settings, unique: str) -> Iterator[Elasticsearch]:
     assert not sink.flush().rejected
     client.indices.refresh(index=f"{unique}-items")
     yield client
-    names = list(client.indices.get(index=f"{unique}-*", allow_no_indices=True))
-    if names:
-        client.indices.delete(index=",".join(names))
-    for name in ("items", "alerts"):
-        client.options(ignore_status=404).indices.delete_index_template(name=f"{unique}-{name}")
+    drop_test_indices(client, unique)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from finsent.cli import build_app
 from finsent.config import Settings
 from finsent.es import install_templates, make_client
 from finsent.schemas import Alert, Prediction, ScoredItem, SentimentPrediction
+from tests.integration.conftest import drop_test_indices
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 T0 = NOW - timedelta(hours=3)
@@ -26,11 +27,7 @@ def es(settings: Settings, unique: str) -> Iterator[Elasticsearch]:
     client = make_client(settings.elasticsearch)
     install_templates(client, unique)
     yield client
-    names = list(client.indices.get(index=f"{unique}-*", allow_no_indices=True))
-    if names:
-        client.indices.delete(index=",".join(names))
-    for name in ("items", "alerts"):
-        client.options(ignore_status=404).indices.delete_index_template(name=f"{unique}-{name}")
+    drop_test_indices(client, unique)
 
 
 def scored(n: int, minutes: int, ticker: str, topic: str, negative: bool) -> ScoredItem:
