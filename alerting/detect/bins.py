@@ -167,7 +167,7 @@ class BinCounter:
     # -- counting ------------------------------------------------------------------------
 
     def add(self, entry: KeyedItem) -> int | None:
-        """Count an entry; its bin, or None when its period has closed (too late)."""
+        """Count an entry; its bin, or None when its period (or its story's) has closed."""
         at = entry.published_at
         if at is not self._last_at:  # an item's entries share one time: place it once
             self._last_at, self._last_bin = at, self.bin_of(at)
@@ -189,7 +189,11 @@ class BinCounter:
             self._count(bins, index, 1, int(entry.negative))
         else:
             was, negative = seen
-            if index < was and self.period_of(was) >= self.open_period():
+            if was // self.per_period < self._open:
+                # the story's period has closed (tested and folded once): a copy changes no
+                # count of it, nor makes that period active again, as a late story would not
+                return None
+            if index < was:
                 self._count(bins, was, -1, -int(negative))  # the earliest copy places it
                 bins.by_bin[was].remove(entry.story_id)
                 seen[0] = index
@@ -201,7 +205,12 @@ class BinCounter:
                 bins.negatives += 1
                 bins.counted(seen[0], 0, 1)
             index = seen[0]
-        self.active.setdefault(self.period_of(index), set()).add(entry.key)
+        self.active.setdefault(index // self.per_period, set()).add(entry.key)
+        self._sample(bins, entry)
+        return index
+
+    def _sample(self, bins: KeyBins, entry: KeyedItem) -> None:
+        """Keep the entry as its story's evidence if it is the most negative copy yet."""
         if entry.negative:
             best = bins.samples.get(entry.story_id)
             if best is None or entry.score > best.score:
@@ -209,7 +218,6 @@ class BinCounter:
                     "id": entry.item_id, "title": entry.title, "url": entry.url,
                     "score": entry.score,
                 })  # fmt: skip
-        return index
 
     @staticmethod
     def _count(bins: KeyBins, index: int, total: int, negative: int) -> None:

@@ -100,3 +100,18 @@ def test_snapshot_round_trip_keeps_the_bins_and_the_evidence() -> None:
         "ticker:X", first, first + 14
     )
     assert copy.snapshot() == counter.snapshot()
+
+
+def test_a_copy_of_a_story_in_a_closed_period_does_not_reopen_that_period() -> None:
+    """A syndicated copy published after its story's period closed: counted once, not re-closed."""
+    counter = BinCounter(bin_s=60, period_s=900, lateness_s=60, span_bins=240)
+    first = counter.period_of(counter.bin_of(T0))
+    add(counter, item(0, T0 + timedelta(minutes=5), story="wire"))
+    add(counter, item(1, T0 + timedelta(minutes=17)))  # watermark 14:16: the first period closed
+    assert counter.open_period() == first + 1
+    assert "ticker:AAPL" in counter.close(first)
+    add(counter, item(2, T0 + timedelta(minutes=18), story="wire"))  # the copy, 13 min later
+    assert first not in counter.active, "the closed period is not active again"
+    assert counter.active[first + 1] == {"ticker:AAPL", "topic:Markets", "source:wire",
+                                         "global:all"}  # fmt: skip
+    assert counter.window("ticker:AAPL", counter.bin_of(T0), counter.bin_of(T0) + 29) == (2, 2)

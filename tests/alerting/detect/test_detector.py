@@ -290,3 +290,30 @@ def test_alerts_do_not_depend_on_arrival_timing_or_local_disorder() -> None:
         assert [a.id for a in alerts if a.window_end <= newest] == [a.id for a in reference], (
             f"lag {lag_s} s, every {every}"
         )
+
+
+def test_late_syndicated_copies_fold_each_period_once() -> None:
+    """Copies published periods after their story change neither baselines nor rhythms."""
+    keys = {f"ticker:C{i}": Traffic(2.0, 3.0) for i in range(4)}
+    stream = generate(keys, windows=2 * DAY, seed=23)
+    copies = [
+        entry.model_copy(update={"item_id": f"{entry.item_id}-copy",
+                                 "published_at": entry.published_at + timedelta(minutes=20)})
+        for entry in stream[::7]
+        if entry.published_at + timedelta(minutes=20) < stream[-1].published_at
+    ]  # fmt: skip
+    with_copies = sorted(stream + copies, key=lambda e: e.published_at)
+    alone, syndicated = SurgeDetector(load_rules(), W, 120), SurgeDetector(load_rules(), W, 120)
+    closes: Counter[int] = Counter()
+    close_period = syndicated._close_period
+
+    def counting(period: int, at: datetime) -> list[Alert]:
+        closes[period] += 1
+        return close_period(period, at)
+
+    syndicated._close_period = counting  # type: ignore[method-assign]
+    run(stream, alone)
+    run(with_copies, syndicated)
+    assert max(closes.values()) == 1, f"periods closed more than once: {closes.most_common(3)}"
+    assert syndicated.snapshot()["states"] == alone.snapshot()["states"]
+    assert syndicated.snapshot()["profiles"] == alone.snapshot()["profiles"]
