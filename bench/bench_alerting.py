@@ -197,6 +197,16 @@ def index_items(client: Any, prefix: str, items: list[ScoredItem]) -> float:
     return time.perf_counter() - started
 
 
+def drop(client: Any, prefix: str) -> None:
+    """Delete the bench's indices (by name: wildcard deletes are refused) and templates."""
+    names = list(client.indices.get(index=f"{prefix}-*", allow_no_indices=True))
+    if names:
+        client.indices.delete(index=",".join(names))
+    for name in (f"{prefix}-items", f"{prefix}-alerts"):
+        if client.indices.exists_index_template(name=name):
+            client.indices.delete_index_template(name=name)
+
+
 def run_finsent(items: list[ScoredItem]) -> tuple[list[tuple[str, datetime]], float]:
     """Firing alerts on ticker keys, as (ticker, created_at); and the backtest's seconds."""
     rules = load_rules()
@@ -344,12 +354,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             matched, facts = run_elastalert(prefix, Path(tmp), end, args.elastalert_every)
     finally:
-        names = list(client.indices.get(index=f"{prefix}-*", allow_no_indices=True))
-        if names:  # by name: wildcard deletes are refused by default
-            client.indices.delete(index=",".join(names))
-        for name in (f"{prefix}-items", f"{prefix}-alerts"):
-            if client.indices.exists_index_template(name=name):
-                client.indices.delete_index_template(name=name)
+        drop(client, prefix)
     rows = {
         "finsent (EWMA baseline + Poisson test)": score(fired, surges) | {"wall_s": finsent_s},
         f"ElastAlert2 spike rule, every {args.elastalert_every} min": score(matched, surges)

@@ -21,12 +21,18 @@ windows, ``min_count``, ``min_ratio``, ``alpha``, cooldown) evaluated at every n
 story with the true expected counts (the generator's rates without the surge, rhythm
 included), no estimation at all: the best this test can do at this false-alarm budget.
 
+``elastalert`` is ElastAlert2's spike rule exactly as ``bench/bench_alerting.py`` runs it (the
+same rule, venv, driver and ``elastalert-test-rule`` backtest, ``query_key: tickers``, so it
+watches ticker keys only) over the scenario's items indexed into a fresh prefix of the real
+Elasticsearch (needs ``finsent stack up``; ``--no-elastalert`` leaves it out,
+``--elastalert-every N`` checks every N minutes instead of every minute).
+
 Scoring: a firing on the surged ticker's key between the surge's start and 15 min after its
 end detects it (delay: alert time - surge start). A firing on a topic, source or global key
 containing a surged ticker, inside that span, is neither (the surge is in it). Every other
 firing, on any key type, is a false alarm.
 
-    .venv/bin/python bench/bench_scenarios.py [--json] [--scenario NAME]
+    .venv/bin/python bench/bench_scenarios.py [--json] [--scenario NAME] [--no-elastalert]
 """
 
 from __future__ import annotations
@@ -34,10 +40,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +55,8 @@ from scipy.stats import poisson
 from alerting.detect.keys import keys_for
 from alerting.detect.rules import load_rules
 from alerting.tools.backtest import backtest
+from finsent.config import load_settings
+from finsent.es import make_client
 from finsent.schemas import Prediction, ScoredItem, SentimentPrediction
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
@@ -198,6 +209,23 @@ def run_finsent(items: list[ScoredItem]) -> tuple[list[tuple[str, datetime]], fl
     return [(a.key, a.created_at) for a in alerts], time.perf_counter() - started
 
 
+def run_elastalert(
+    items: list[ScoredItem], client: Any, every_min: int
+) -> tuple[list[tuple[str, datetime]], float]:
+    """The spike rule's alerts as (ticker key, trigger time), and its backtest's seconds."""
+    import bench_alerting  # the one-scenario bench: its rule, driver, venv and indexing
+
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    try:
+        bench_alerting.index_items(client, prefix, items)
+        end = max(i.published_at for i in items) + 30 * MINUTE
+        with tempfile.TemporaryDirectory() as tmp:
+            matched, facts = bench_alerting.run_elastalert(prefix, Path(tmp), end, every_min)
+    finally:
+        bench_alerting.drop(client, prefix)
+    return [(f"ticker:{ticker}", at) for ticker, at in matched], facts["wall_s"]
+
+
 def run_oracle(items: list[ScoredItem], null: dict[str, np.ndarray]) -> list[tuple[str, datetime]]:
     """The scan with the true expected counts, at every negative story as it arrives."""
     params = load_rules().rules[0].params("ticker")
@@ -264,23 +292,31 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
+    parser.add_argument("--no-elastalert", action="store_true", help="Leave ElastAlert2 out.")
+    parser.add_argument("--elastalert-every", type=int, default=1, help="run_every, minutes")
     args = parser.parse_args()
+    client = None if args.no_elastalert else make_client(load_settings().elasticsearch)
     out: dict[str, Any] = {"scenarios": {}}
     for name in args.scenario or list(SCENARIOS):
         items, surges, null = generate(SCENARIOS[name], args.seed)
         fired, seconds = run_finsent(items)
-        finsent = score(fired, surges) | {"items_per_s": round(len(items) / seconds)}
-        oracle = score(run_oracle(items, null), surges)
-        out["scenarios"][name] = {"items": len(items), "systems": {"finsent": finsent,
-                                                                    "oracle": oracle}}  # fmt: skip
+        systems = {
+            "finsent": score(fired, surges) | {"items_per_s": round(len(items) / seconds)},
+            "oracle": score(run_oracle(items, null), surges),
+        }
+        if client is not None:
+            matched, seconds = run_elastalert(items, client, args.elastalert_every)
+            systems["elastalert"] = score(matched, surges) | {"wall_s": round(seconds, 1)}
+        finsent, oracle = systems["finsent"], systems["oracle"]
+        out["scenarios"][name] = {"items": len(items), "systems": systems}
         if not args.json:
             print(f"{name}: {len(items)} items, {len(surges)} surges")
-            for system, row in (("finsent", finsent), ("oracle", oracle)):
+            for system, row in systems.items():
 
                 def minutes(v: float | None) -> str:
                     return "-" if v is None else f"{v:.1f}"
 
-                print(f"  {system:<8} detected {row['detected']:>2}/{row['surges']}  median "
+                print(f"  {system:<10} detected {row['detected']:>2}/{row['surges']}  median "
                       f"{minutes(row['median_delay_min']):>5} min  p90 "
                       f"{minutes(row['p90_delay_min']):>5} min  false alarms "
                       f"{row['false_alarms']} {row['false_alarms_by_key_type']}")  # fmt: skip

@@ -101,6 +101,7 @@ def retrain(
         head_learning_rate=args.head_learning_rate,
         warmup_ratio=0.1,
         patience=args.epochs,
+        teacher=SHIPPED if args.teacher else None,
     )
     fitted = fit(config, say=lambda line: say(f"    {line}"))
     return Engine(fitted.model, fitted.tokenizer, fitted.spec, device="cpu"), fitted.metrics
@@ -188,6 +189,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=3e-5)
     parser.add_argument("--head-learning-rate", type=float, default=3e-5)
     parser.add_argument("--labels-weight", type=float, default=TrainConfig.labels_weight)
+    parser.add_argument(
+        "--teacher",
+        action="store_true",
+        help="Distil the shipped model's probabilities into the head each row has no label for.",
+    )
     parser.add_argument("--heads", choices=("sentiment", "both"), default="sentiment")
     parser.add_argument("--seed", type=int, default=13, help="The random selection's seed.")
     parser.add_argument(
