@@ -32,6 +32,11 @@ end detects it (delay: alert time - surge start). A firing on a topic, source or
 containing a surged ticker, inside that span, is neither (the surge is in it). Every other
 firing, on any key type, is a false alarm.
 
+Targets (the issue's): on every scenario 0 false alarms, at least the oracle's detections and
+a median delay within 1.25x the oracle's; on the rhythm week every surge. Where finsent misses
+one, the bench prints its distance to the oracle (surges fewer, the median-delay ratio) and
+the targets missed (``distance`` per scenario in ``--json``).
+
     .venv/bin/python bench/bench_scenarios.py [--json] [--scenario NAME] [--no-elastalert]
 """
 
@@ -287,6 +292,36 @@ def score(fired: list[tuple[str, datetime]], surges: list[Surge]) -> dict[str, A
     }  # fmt: skip
 
 
+DELAY_RATIO_TARGET = 1.25
+
+
+def distance_to_oracle(
+    finsent: dict[str, Any], oracle: dict[str, Any], every_surge: bool = False
+) -> dict[str, Any]:
+    """How far finsent is from the oracle, and which of the issue's targets it misses.
+
+    Targets on every scenario: 0 false alarms, at least the oracle's detections, a median
+    delay within ``DELAY_RATIO_TARGET`` x the oracle's; where ``every_surge`` (the rhythm
+    week), every surge detected.
+    """
+    ours, best = finsent["median_delay_min"], oracle["median_delay_min"]
+    ratio = None if ours is None or not best else round(ours / best, 3)
+    missed = []
+    if finsent["false_alarms"]:
+        missed.append("0 false alarms")
+    if finsent["detected"] < oracle["detected"]:
+        missed.append("detections >= oracle")
+    if every_surge and finsent["detected"] < finsent["surges"]:
+        missed.append("every surge detected")
+    if (ours is None and best is not None) or (ratio is not None and ratio > DELAY_RATIO_TARGET):
+        missed.append(f"median delay <= {DELAY_RATIO_TARGET}x oracle")
+    return {
+        "surges_fewer": max(0, oracle["detected"] - finsent["detected"]),
+        "median_delay_ratio": ratio,
+        "missed_targets": missed,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true")
@@ -308,7 +343,8 @@ def main() -> None:
             matched, seconds = run_elastalert(items, client, args.elastalert_every)
             systems["elastalert"] = score(matched, surges) | {"wall_s": round(seconds, 1)}
         finsent, oracle = systems["finsent"], systems["oracle"]
-        out["scenarios"][name] = {"items": len(items), "systems": systems}
+        distance = distance_to_oracle(finsent, oracle, every_surge=name == "rhythm-week")
+        out["scenarios"][name] = {"items": len(items), "systems": systems, "distance": distance}
         if not args.json:
             print(f"{name}: {len(items)} items, {len(surges)} surges")
             for system, row in systems.items():
@@ -320,10 +356,12 @@ def main() -> None:
                       f"{minutes(row['median_delay_min']):>5} min  p90 "
                       f"{minutes(row['p90_delay_min']):>5} min  false alarms "
                       f"{row['false_alarms']} {row['false_alarms_by_key_type']}")  # fmt: skip
-            gap = oracle["detected"] - finsent["detected"]
-            if gap > 0 or finsent["false_alarms"]:
-                print(f"  distance to the oracle: {gap} surges fewer, "
-                      f"{finsent['false_alarms']} false alarms")  # fmt: skip
+            if distance["missed_targets"]:
+                ratio = distance["median_delay_ratio"]
+                print(f"  distance to the oracle: {distance['surges_fewer']} surges fewer, "
+                      f"median delay x{'-' if ratio is None else f'{ratio:.2f}'} (target <= "
+                      f"{DELAY_RATIO_TARGET}), {finsent['false_alarms']} false alarms; missed: "
+                      f"{', '.join(distance['missed_targets'])}")  # fmt: skip
     if args.json:
         print(json.dumps(out))
 
