@@ -184,14 +184,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", default="200,500,1000", help="Rows labelled, comma-separated.")
     parser.add_argument("--quick", action="store_true", help="200 rows, 1 epoch, small replay.")
     parser.add_argument("--dev-fraction", type=float, default=0.25)
-    parser.add_argument("--replay", type=int, default=400, help="Tweet rows per task replayed.")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--learning-rate", type=float, default=3e-5)
-    parser.add_argument("--head-learning-rate", type=float, default=3e-5)
+    parser.add_argument("--replay", type=int, default=2000, help="Tweet rows per task replayed.")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--learning-rate", type=float, default=8e-5)
+    parser.add_argument("--head-learning-rate", type=float, default=2e-4)
     parser.add_argument("--labels-weight", type=float, default=TrainConfig.labels_weight)
     parser.add_argument(
         "--teacher",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="Distil the shipped model's probabilities into the head each row has no label for.",
     )
     parser.add_argument("--heads", choices=("sentiment", "both"), default="sentiment")
