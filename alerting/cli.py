@@ -40,7 +40,7 @@ def backtest(
     try:
         for alert in backtest(
             read_scored(sources), ruleset, settings.window_s, settings.lateness_s,
-            settings.samples, settings.kibana_url, settings.bin_s,
+            settings.samples, settings.kibana_url, settings.bin_s, settings.rhythm_slot_s,
         ):  # fmt: skip
             fired += 1
             if json_lines:

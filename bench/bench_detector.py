@@ -21,6 +21,7 @@ growth over the start (psutil, after ``gc.collect``), the detector's JSON snapsh
 both per key seen, and the most bins any key holds.
 
     .venv/bin/python bench/bench_detector.py [--items N] [--days D] [--repeat R] [--json]
+        [--rhythm-slot-s S]
     .venv/bin/python bench/bench_detector.py --memory [--keys K] [--memory-days 2,4] [--json]
 """
 
@@ -132,9 +133,11 @@ def count_per_key(items: list[ScoredItem]) -> int:
     return len(total)
 
 
-def run_detector(items: list[ScoredItem]) -> int:
+def run_detector(items: list[ScoredItem], rhythm_slot_s: int | None = None) -> int:
     """``finsent backtest``'s code on the items; the number of alert events."""
-    return sum(1 for _ in backtest(items, load_rules(), WINDOW_S, LATENESS_S))
+    return sum(
+        1 for _ in backtest(items, load_rules(), WINDOW_S, LATENESS_S, rhythm_slot_s=rhythm_slot_s)
+    )
 
 
 def speed(args: argparse.Namespace) -> dict[str, Any]:
@@ -142,10 +145,14 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
     best: dict[str, float] = {}
     events = 0
     for _ in range(args.repeat):
-        for name, run in (("baseline", count_per_key), ("detector", run_detector)):
+        for name in ("baseline", "detector"):
             gc.collect()
             started = time.perf_counter()
-            result = run(items)
+            result = (
+                count_per_key(items)
+                if name == "baseline"
+                else run_detector(items, args.rhythm_slot_s)
+            )
             elapsed = time.perf_counter() - started
             best[name] = min(best.get(name, elapsed), elapsed)
             if name == "detector":
@@ -155,6 +162,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
     keyed = sum(len(keys_for(i)) for i in items)
     return {
         "items": len(items), "entries": keyed, "days": args.days, "alert_events": events,
+        "rhythm_slot_s": args.rhythm_slot_s,
         "rows": rows, "ratio": round(best["baseline"] / best["detector"], 4),
     }  # fmt: skip
 
@@ -184,7 +192,7 @@ def memory(args: argparse.Namespace) -> dict[str, Any]:
     rates = rng.lognormal(np.log(2.0) - 0.5, 1.0, size=args.keys)  # mean about 2 a day
     gc.collect()
     rss0 = process.memory_info().rss
-    detector = SurgeDetector(load_rules(), WINDOW_S, LATENESS_S)
+    detector = SurgeDetector(load_rules(), WINDOW_S, LATENESS_S, rhythm_slot_s=args.rhythm_slot_s)
     marks = sorted(int(d) for d in args.memory_days.split(","))
     rows = []
     items = 0
@@ -222,6 +230,9 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--memory-days", default="2,4")
+    parser.add_argument(
+        "--rhythm-slot-s", type=int, default=None, help="alerting.rhythm_slot_s (null: default)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.memory:

@@ -295,6 +295,13 @@ class AlertingSettings(Section):
     lateness_s: int = Field(
         300, ge=0, description="Items this late (by published_at) still count, s."
     )
+    rhythm_slot_s: int | None = Field(
+        None,
+        ge=60,
+        description="Slot of each key's weekly rhythm, s (whole periods, divides an hour); "
+        "null: half an hour (a market opens on the half hour), or the smallest multiple of "
+        "window_s from 30 min that divides an hour.",
+    )
     wall_clock: bool = Field(
         True,
         description="After lateness_s without entries, close windows by the clock "
@@ -326,6 +333,17 @@ class AlertingSettings(Section):
     )
     backoff_initial_s: float = Field(1.0, gt=0, description="First retry delay, s.")
     backoff_max_s: float = Field(300.0, gt=0, description="Retry delay cap, s.")
+
+    @model_validator(mode="after")
+    def _rhythm_slot(self) -> Self:
+        if self.rhythm_slot_s is not None and (
+            self.rhythm_slot_s % self.window_s or 3600 % self.rhythm_slot_s
+        ):
+            raise ValueError(
+                f"rhythm_slot_s ({self.rhythm_slot_s}) must be a multiple of window_s "
+                f"({self.window_s}) and divide an hour"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_webhooks(self) -> Self:

@@ -26,7 +26,7 @@ state is a JSON snapshot (``snapshot``/``restore``), bounded by the longest wind
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ from alerting.detect.baseline import Baseline
 from alerting.detect.bins import BinCounter
 from alerting.detect.links import discover_url
 from alerting.detect.rules import SEVERITIES, Rule, RuleParams, RuleSet
-from alerting.detect.seasonal import HOURS_PER_WEEK, SeasonalProfile, expand_rhythm, slot_of_hour
+from alerting.detect.seasonal import SeasonalProfile, expand_rhythm, slot_of, slot_seconds
 from alerting.detect.significance import TESTS, SurgeTest, TestResult, WindowCounts
 from finsent.schemas import Alert, AlertStatus, KeyedItem
 
@@ -105,12 +105,15 @@ class SurgeDetector:
         clock: Callable[[], datetime] | None = None,
         follow_events: bool = True,
         bin_s: int = 60,
+        rhythm_slot_s: int | None = None,
     ) -> None:
         if 3600 % window_s:
             raise ValueError(f"window_s ({window_s}) must divide an hour")
         self.rules = rules
         self.period = timedelta(seconds=window_s)
-        self.per_hour = 3600 // window_s
+        slot_s = slot_seconds(window_s, rhythm_slot_s)
+        self.per_slot = slot_s // window_s  # periods per rhythm slot
+        self.slots_per_hour = 3600 // slot_s
         self.lengths: dict[str, tuple[int, ...]] = {}
         for rule in rules.rules:
             for key_type in rule.key_types:
@@ -328,7 +331,7 @@ class SurgeDetector:
 
     def _best(
         self, key: str, index: int, params: RuleParams, test: SurgeTest, base: Baseline,
-        factors: list[float], lengths: tuple[int, ...],
+        factors: Sequence[float], lengths: tuple[int, ...],
     ) -> Surge | None:  # fmt: skip
         """The most significant surge window ending at ``index``, if any."""
         best: Surge | None = None
@@ -364,7 +367,7 @@ class SurgeDetector:
 
     def _escalate(
         self, rule: Rule, params: RuleParams, key: str, state: KeyState, surge: Surge,
-        period: int, base: Baseline, factors: list[float], lengths: tuple[int, ...],
+        period: int, base: Baseline, factors: Sequence[float], lengths: tuple[int, ...],
         at: datetime,
     ) -> list[Alert]:  # fmt: skip
         level = params.severity(surge.severity_ratio)
@@ -387,7 +390,7 @@ class SurgeDetector:
         return alerts
 
     def _crossing_level(
-        self, params: RuleParams, base: Baseline, factors: list[float], period: int,
+        self, params: RuleParams, base: Baseline, factors: Sequence[float], period: int,
         lengths: tuple[int, ...],
     ) -> int:  # fmt: skip
         """The firing event's severity: that of the smallest surge in the period.
@@ -438,28 +441,32 @@ class SurgeDetector:
     def _profile(self, key: str) -> SeasonalProfile:
         profile = self.profiles.get(key)
         if profile is None:
-            profile = self.profiles[key] = SeasonalProfile(self.per_hour)
+            profile = self.profiles[key] = SeasonalProfile(self.per_slot, self.slots_per_hour)
         return profile
 
-    def _factors(self, params: RuleParams, profile: SeasonalProfile, period: int) -> list[float]:
+    def _factors(
+        self, params: RuleParams, profile: SeasonalProfile, period: int
+    ) -> Sequence[float]:
         prior = None
         if params.rhythm is not None:
             prior = self._rhythms.get(params.rhythm)
             if prior is None:
-                prior = self._rhythms[params.rhythm] = expand_rhythm(params.rhythm)
+                prior = self._rhythms[params.rhythm] = expand_rhythm(
+                    params.rhythm, self.slots_per_hour
+                )
         if not params.seasonal:
-            return prior or [1.0] * HOURS_PER_WEEK
+            return prior or [1.0] * (168 * self.slots_per_hour)
         return profile.factors(period, prior, params.prior_periods)
 
-    def _exposure(self, factors: list[float], first: int, length: int) -> float:
+    def _exposure(self, factors: Sequence[float], first: int, length: int) -> float:
         """Sum of the bins' factors over bins per period: the window's seasonal length."""
-        bins_per_hour = self.bins.per_period * self.per_hour
+        bins_per_slot = self.bins.per_period * self.per_slot
         total = 0.0
         index, last = first, first + length - 1
         while index <= last:
-            hour = index // bins_per_hour
-            end = min(last, (hour + 1) * bins_per_hour - 1)
-            total += (end - index + 1) * factors[slot_of_hour(hour)]
+            slot = index // bins_per_slot
+            end = min(last, (slot + 1) * bins_per_slot - 1)
+            total += (end - index + 1) * factors[slot_of(slot, self.slots_per_hour)]
             index = end + 1
         return total / self.bins.per_period
 
@@ -520,7 +527,7 @@ class SurgeDetector:
             period = self.bins.period_of(int(index))
             self.pending.setdefault(period, set()).add((key, int(index)))
         self.profiles = {
-            key: SeasonalProfile.from_json(data, self.per_hour)
+            key: SeasonalProfile.from_json(data, self.per_slot, self.slots_per_hour)
             for key, data in snapshot["profiles"].items()
         }
         known = {r.name for r in self.rules.rules}

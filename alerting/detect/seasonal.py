@@ -1,19 +1,22 @@
-"""A key's weekly rhythm: how much busier than average each hour of the week is.
+"""A key's weekly rhythm: how much busier than average each slot of the week is.
 
+A slot is ``rhythm_slot_s`` long (half an hour by default, 336 slots a week, UTC; an hour
+gives 168): the US market opens at 14:30 UTC (13:30 in summer), so an hour-wide slot would
+average its first, busiest half-hour with the half before it and under-expect the open.
 Every closed period adds the key's story count (all stories, negative or not: volume is the
-rhythm, and it is far less noisy than the negatives alone) to its hour-of-week slot (168
-slots, UTC). How long the key has been watched in each slot (its exposure) follows from
-the period it was first seen, so an empty period costs nothing. The factor of a slot is its
+rhythm, and it is far less noisy than the negatives alone) to its slot of the week. How
+long the key has been watched in each slot (its exposure) follows from the period it was
+first seen, so an empty period costs nothing. The factor of a slot is its
 rate over the key's mean rate, estimated with empirical-Bayes shrinkage so that noise is not
 taken for rhythm and a young key falls back gracefully:
 
-- hour of day: the slot's hour over all days seen, shrunk towards the prior profile;
-- hour of week: the slot itself, shrunk towards its hour of day (and ``prior_periods`` of
+- time of day: the slot's time of day over all days seen, shrunk towards the prior profile;
+- time of week: the slot itself, shrunk towards its time of day (and ``prior_periods`` of
   pseudo-exposure: a day of the week is seen once a week);
 
 each by how much the slots really differ beyond Poisson noise (``_shrunk``): flat traffic
 keeps a flat profile, a strong day/night rhythm is learned from the first day. The factors
-are smoothed lightly over neighbouring hours (0.05, 0.9, 0.05: a market-open burst is
+are smoothed lightly over neighbouring slots (0.05, 0.9, 0.05: a market-open burst is
 sharp) and normalised to a mean of 1. The prior is flat unless a rule gives one per key
 type (``rhythm``): detector workers each see only their own keys, so a profile learned
 across keys would make their alerts differ from one worker's.
@@ -21,52 +24,79 @@ across keys would make their alerts differ from one worker's.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from math import lcm
 from typing import Any
 
 import numpy as np
 
 HOURS_PER_WEEK = 168
 MONDAY_OFFSET_H = 72  # 1970-01-01 was a Thursday: hour 0 of the epoch is hour 72 of its week
-SIDE = 0.05  # weight of each neighbouring hour in the smoothing
+SIDE = 0.05  # weight of each neighbouring slot in the smoothing
+DEFAULT_SLOT_S = 1800
 
 
-def slot_of_hour(epoch_hour: int) -> int:
-    """Hour-of-week (0 = Monday 00:00 UTC) of an hour counted from the epoch."""
-    return (epoch_hour + MONDAY_OFFSET_H) % HOURS_PER_WEEK
+def slot_seconds(window_s: int, requested: int | None = None) -> int:
+    """The rhythm's slot length, s: ``requested``, checked, or the default for ``window_s``.
+
+    A slot is whole periods and divides an hour. The default is half an hour, or, where a
+    period does not divide that (20 min), the smallest multiple of the period from 30 min
+    that divides an hour.
+    """
+    if requested is not None:
+        if requested % window_s or 3600 % requested:
+            raise ValueError(
+                f"rhythm_slot_s ({requested}) must be a multiple of window_s ({window_s}) "
+                "and divide an hour"
+            )
+        return requested
+    return next(s for s in range(window_s, 3601, window_s) if s >= DEFAULT_SLOT_S and
+                not 3600 % s)  # fmt: skip
+
+
+def slot_of(epoch_slot: int, slots_per_hour: int = 1) -> int:
+    """Slot of the week (0 = Monday 00:00 UTC) of a slot counted from the epoch."""
+    return (epoch_slot + MONDAY_OFFSET_H * slots_per_hour) % (HOURS_PER_WEEK * slots_per_hour)
 
 
 @dataclass(slots=True)
 class SeasonalProfile:
-    """Stories per hour-of-week slot since a key was first seen."""
+    """Stories per slot of the week since a key was first seen."""
 
-    per_hour: int  # periods per hour
-    counts: dict[int, float] = field(default_factory=dict)  # slot -> stories, complete hours
+    per_slot: int  # periods per slot
+    slots_per_hour: int = 1
+    counts: dict[int, float] = field(default_factory=dict)  # slot -> stories, complete slots
     first: int | None = None  # first period watched
-    hour: int | None = None  # the hour being observed (not in ``counts`` yet)
+    slot: int | None = None  # the slot being observed (from the epoch; not in ``counts`` yet)
     stories: float = 0.0  # its stories so far
-    _cache: tuple[int, list[float]] | None = None
+    _cache: tuple[int, array[float]] | None = None  # 8 bytes a slot (a list: 32)
+
+    @property
+    def size(self) -> int:
+        """Slots in a week."""
+        return HOURS_PER_WEEK * self.slots_per_hour
 
     def observe(self, period: int, stories: int) -> None:
         """A closed period's story count (periods must come in order).
 
-        Counts join the profile by whole hours, so the factors change once an hour and
-        depend only on the hours before the one they are asked for.
+        Counts join the profile by whole slots, so the factors change once a slot and
+        depend only on the slots before the one they are asked for.
         """
         if self.first is None:
             self.first = period
-        hour = period // self.per_hour
-        if self.hour is not None and hour != self.hour:
+        slot = period // self.per_slot
+        if self.slot is not None and slot != self.slot:
             self._complete()
-        self.hour = hour
+        self.slot = slot
         self.stories += stories
 
     def _complete(self) -> None:
-        if self.hour is not None and self.stories:
-            slot = slot_of_hour(self.hour)
+        if self.slot is not None and self.stories:
+            slot = slot_of(self.slot, self.slots_per_hour)
             self.counts[slot] = self.counts.get(slot, 0.0) + self.stories
-        self.hour, self.stories = None, 0.0
+        self.slot, self.stories = None, 0.0
         self._cache = None
 
     def exposure(self, until: int) -> list[float]:
@@ -75,61 +105,85 @@ class SeasonalProfile:
 
     def _exposure(self, until: int) -> np.ndarray:
         """``exposure`` as whole numbers of periods (exact), in an array."""
+        size = self.size
         if self.first is None or until <= self.first:
-            return np.zeros(HOURS_PER_WEEK)
-        week = HOURS_PER_WEEK * self.per_hour
-        full, rest = divmod(until - self.first, week)
-        out = np.full(HOURS_PER_WEEK, float(full * self.per_hour))
-        if rest:  # the last, partial week: the hours of its periods
-            hours = np.arange(self.first, self.first + rest) // self.per_hour
-            out += np.bincount((hours + MONDAY_OFFSET_H) % HOURS_PER_WEEK,
-                               minlength=HOURS_PER_WEEK)  # fmt: skip
+            return np.zeros(size)
+        full, rest = divmod(until - self.first, size * self.per_slot)
+        out = np.full(size, float(full * self.per_slot))
+        if rest:  # the last, partial week: the slots of its periods
+            slots = np.arange(self.first, self.first + rest) // self.per_slot
+            out += np.bincount((slots + MONDAY_OFFSET_H * self.slots_per_hour) % size,
+                               minlength=size)  # fmt: skip
         return out
 
     def factors(
         self, until: int, prior: Sequence[float] | None, prior_periods: float
-    ) -> list[float]:
-        """The 168 slot factors (mean 1) from the hours before ``until``'s (cached per hour).
+    ) -> array[float]:
+        """The slot factors (mean 1) from the slots before ``until``'s (cached per slot).
 
-        Element-wise steps run on arrays (the same IEEE operations as on floats, so the
-        same factors); sums of non-integers stay Python sums in slot order.
+        ``prior`` has one factor per slot (``expand_rhythm``). Element-wise steps run on
+        arrays (the same IEEE operations as on floats, so the same factors); sums of
+        non-integers stay Python sums in slot order.
         """
-        hour = until // self.per_hour
-        if self.hour is not None and self.hour < hour:
-            self._complete()  # that hour is over (the key was silent since)
-        if self._cache is not None and self._cache[0] == hour:
+        slot = until // self.per_slot
+        if self.slot is not None and self.slot < slot:
+            self._complete()  # that slot is over (the key was silent since)
+        if self._cache is not None and self._cache[0] == slot:
             return self._cache[1]
-        flat = _FLAT if prior is None else tuple(prior)
-        if not self.counts or self.first is None or hour * self.per_hour <= self.first:
-            factors = _normalised(flat)
+        size = self.size
+        flat = (1.0,) * size if prior is None else tuple(prior)
+        if not self.counts or self.first is None or slot * self.per_slot <= self.first:
+            factors = array("d", _normalised(flat))
         else:
-            exposure = self._exposure(hour * self.per_hour)
-            counts = np.zeros(HOURS_PER_WEEK)
+            exposure = self._exposure(slot * self.per_slot)
+            counts = np.zeros(size)
             counts[list(self.counts)] = list(self.counts.values())
             mean = float(counts.sum()) / float(exposure.sum())  # whole numbers: exact sums
-            by_day = (HOURS_PER_WEEK // 24, 24)
-            hod = _shrunk_array(
+            by_day = (7, size // 7)
+            tod = _shrunk_array(
                 counts.reshape(by_day).sum(axis=0),  # whole numbers: exact
                 exposure.reshape(by_day).sum(axis=0),
                 mean * _day_sums(flat) / 7,
                 0.0,
             )
-            how = _shrunk_array(counts, exposure, np.tile(hod, by_day[0]), prior_periods)
-            smooth = SIDE * how[_BEFORE] + (1 - 2 * SIDE) * how + SIDE * how[_AFTER]
-            factors = _normalised_array(smooth)
-        self._cache = (hour, factors)
+            tow = _shrunk_array(counts, exposure, np.tile(tod, 7), prior_periods)
+            smooth = SIDE * np.roll(tow, 1) + (1 - 2 * SIDE) * tow + SIDE * np.roll(tow, -1)
+            factors = array("d", _normalised_array(smooth))
+        self._cache = (slot, factors)
         return factors
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form."""
         return {"counts": {str(s): c for s, c in self.counts.items()}, "first": self.first,
-                "hour": self.hour, "stories": self.stories}  # fmt: skip
+                "slot": self.slot, "stories": self.stories,
+                "slots_per_hour": self.slots_per_hour}  # fmt: skip
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], per_hour: int) -> SeasonalProfile:
-        """Inverse of ``to_json``."""
+    def from_json(
+        cls, data: dict[str, Any], per_slot: int, slots_per_hour: int = 1
+    ) -> SeasonalProfile:
+        """Inverse of ``to_json``; a profile of another slot length is re-binned.
+
+        Snapshots from before slots had a length are hourly (``hour``). Re-binning spreads
+        each old slot's stories evenly over the new slots it overlaps (a finer rhythm is
+        then learned again as new slots complete); the slot being observed keeps its
+        stories in the new slot where it starts.
+        """
+        stored = int(data.get("slots_per_hour", 1))
         counts = {int(s): float(c) for s, c in data["counts"].items()}
-        return cls(per_hour, counts, data["first"], data.get("hour"), data.get("stories", 0.0))
+        current = data.get("slot", data.get("hour"))
+        if stored != slots_per_hour:
+            fine = lcm(stored, slots_per_hour)
+            split, merge = fine // stored, fine // slots_per_hour
+            rebinned: dict[int, float] = {}
+            for s, c in counts.items():
+                for f in range(s * split, (s + 1) * split):
+                    rebinned[f // merge] = rebinned.get(f // merge, 0.0) + c / split
+            counts = rebinned
+            if current is not None:
+                current = current * split // merge
+        return cls(per_slot, slots_per_hour, counts, data["first"], current,
+                   data.get("stories", 0.0))  # fmt: skip
 
 
 def _shrunk(
@@ -162,18 +216,16 @@ def _shrunk(
     return out
 
 
-_FLAT = (1.0,) * HOURS_PER_WEEK
-_BEFORE = np.roll(np.arange(HOURS_PER_WEEK), 1)  # slot s -> s - 1, around the week
-_AFTER = np.roll(np.arange(HOURS_PER_WEEK), -1)
 _DAY_SUMS: dict[tuple[float, ...], np.ndarray] = {}
 
 
 def _day_sums(prior: tuple[float, ...]) -> np.ndarray:
-    """Per hour of day, the prior's factors summed over the week in slot order (cached)."""
+    """Per slot of the day, the prior's factors summed over the week in slot order (cached)."""
     sums = _DAY_SUMS.get(prior)
     if sums is None:
+        per_day = len(prior) // 7
         sums = _DAY_SUMS[prior] = np.array(
-            [sum(prior[s] for s in range(of_day, HOURS_PER_WEEK, 24)) for of_day in range(24)]
+            [sum(prior[s] for s in range(of_day, len(prior), per_day)) for of_day in range(per_day)]
         )
     return sums
 
@@ -213,10 +265,11 @@ def _normalised(values: Sequence[float]) -> list[float]:
     return [max(v / mean, 0.05) for v in values]
 
 
-def expand_rhythm(values: Sequence[float]) -> list[float]:
-    """A rule's ``rhythm`` (24 hour-of-day or 168 hour-of-week values) as 168 factors."""
+def expand_rhythm(values: Sequence[float], slots_per_hour: int = 1) -> list[float]:
+    """A rule's ``rhythm`` (24 hour-of-day or 168 hour-of-week values) as one factor per slot."""
+    size = HOURS_PER_WEEK * slots_per_hour
     if len(values) == 24:
-        return _normalised([values[s % 24] for s in range(HOURS_PER_WEEK)])
+        return _normalised([values[(s // slots_per_hour) % 24] for s in range(size)])
     if len(values) == HOURS_PER_WEEK:
-        return _normalised(values)
+        return _normalised([values[s // slots_per_hour] for s in range(size)])
     raise ValueError(f"a rhythm has 24 or 168 values, not {len(values)}")

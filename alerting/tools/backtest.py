@@ -53,13 +53,16 @@ def backtest(
     samples: int = 5,
     kibana_url: str | None = None,
     bin_s: int = 60,
+    rhythm_slot_s: int | None = None,
 ) -> Iterator[Alert]:
     """The alerts the detector would have fired, in order; open windows are closed at the end.
 
     One detector sees every key (the live stage runs one per partition of the keyed topic;
     keys never share state, so the alerts are the same).
     """
-    detector = SurgeDetector(rules, window_s, lateness_s, samples, kibana_url, bin_s=bin_s)
+    detector = SurgeDetector(
+        rules, window_s, lateness_s, samples, kibana_url, bin_s=bin_s, rhythm_slot_s=rhythm_slot_s
+    )
     latest = None
     batch: list[ScoredItem] = []
     for item in items:

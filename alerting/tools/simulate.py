@@ -2,7 +2,7 @@
 
 Each key gets Poisson(``negative``) negative and Poisson(``other``) other stories per window,
 at uniform times inside the window, both scaled by the hour's ``rhythm`` factor when one is
-given (24 hour-of-day factors, UTC); a surge multiplies the negative rate of
+given (24 hour-of-day or 48 half-hour-of-day factors, UTC); a surge multiplies the negative rate of
 ``surge_windows`` windows from ``surge_window``.
 """
 
@@ -27,11 +27,15 @@ class Traffic:
     surge_window: int | None = None
     surge_factor: float = 4.0
     surge_windows: int = 1
-    rhythm: tuple[float, ...] | None = None  # 24 hour-of-day factors
+    rhythm: tuple[float, ...] | None = None  # 24 hour-of-day or 48 half-hour-of-day factors
 
     def factor(self, at: datetime) -> float:
         """The rhythm's factor at a time (1 without a rhythm)."""
-        return 1.0 if self.rhythm is None else self.rhythm[at.hour]
+        if self.rhythm is None:
+            return 1.0
+        if len(self.rhythm) == 48:
+            return self.rhythm[2 * at.hour + at.minute // 30]
+        return self.rhythm[at.hour]
 
     def surged(self, window: int) -> bool:
         """Whether a window is inside the surge."""

@@ -172,3 +172,13 @@ def test_malformed_json_in_a_variable_is_one_clear_line(monkeypatch: pytest.Monk
     result = finsent("config", "check")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 3
+
+
+def test_a_rhythm_slot_that_is_not_whole_periods_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "alerting:\n  window_s: 900\n  rhythm_slot_s: 1200\n")
+    with pytest.raises(ConfigError, match=r"rhythm_slot_s \(1200\) must be a multiple of window_s"):
+        load_settings(path)
+    assert (
+        load_settings(write(tmp_path, "alerting:\n  rhythm_slot_s: 3600\n")).alerting.rhythm_slot_s
+        == 3600
+    )

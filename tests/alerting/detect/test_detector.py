@@ -51,6 +51,37 @@ def test_no_false_alarms_in_7_days_of_50_keys_with_a_day_and_night_rhythm() -> N
                          for a in fired]  # fmt: skip
 
 
+# the US market's day in half hours (UTC, winter): quiet nights, pre-market from 12:00, the
+# open at 14:30 a burst of x4 for its first half hour, the session to 21:00, evening
+US_OPEN = tuple([0.2] * 24 + [1.0] * 5 + [4.0] + [1.5] * 12 + [0.6] * 6)
+
+
+def test_a_market_open_on_the_half_hour_is_no_surprise() -> None:
+    """Hour-wide rhythm slots average the open's burst with the half hour before it.
+
+    With them (``rhythm_slot_s: 3600``, the only slot before it was configurable) the open
+    of 14:30 is under-expected by more than a third and fires as a surge on busy keys, day
+    after day; with the default half-hour slots it does not. (Firings elsewhere are the
+    scan's calibrated rate of chance surges and warm-up on a key's second day: the same
+    for both, and not what this test is about.)
+    """
+    rates = [0.5, 1.0, 2.5, 5.0, 10.0]
+    keys = {
+        f"ticker:O{i}": Traffic(rates[i % 5], 2 * rates[i % 5], rhythm=US_OPEN) for i in range(50)
+    }
+    entries = generate(keys, windows=7 * DAY, seed=23)
+    at_open = {}
+    for slot_s in (3600, None):
+        detector = SurgeDetector(load_rules(), W, 120, rhythm_slot_s=slot_s)
+        fired = [a for a in run(entries, detector) if a.status == "firing"]
+        at_open[slot_s] = [a for a in fired if 14 * 60 <= a.window_start.hour * 60 +
+                           a.window_start.minute < 15 * 60 + 15]  # fmt: skip
+        print(f"\n{slot_s or 'default'} s slots: {len(fired)} firings in 7 days x 50 keys, "
+              f"{len(at_open[slot_s])} of them at the 14:30 open (x4 for 30 min)")  # fmt: skip
+    assert len(at_open[3600]) >= 5, "hour slots no longer under-expect the open"
+    assert at_open[None] == [], [(a.key, a.window_start, a.expected) for a in at_open[None]]
+
+
 def oracle_detects(entries: list[KeyedItem], traffic: Traffic, params: RuleParams) -> bool:
     """The same scan given the true rates: a surge window ending inside the surge?"""
     assert traffic.surge_window is not None
@@ -190,7 +221,8 @@ def test_the_rhythm_is_learned_per_key_and_used_in_the_expectation() -> None:
     profile = detector.profiles[key]
     period = detector.bins.open_period()
     factors = profile.factors(period, None, 2.0)
-    monday_open, monday_night = factors[9], factors[3]
+    per_hour = detector.slots_per_hour  # slots of the rhythm per hour
+    monday_open, monday_night = factors[9 * per_hour], factors[3 * per_hour]
     print(f"\nlearned factors after 3 days: 09:00 x{monday_open:.2f}, 03:00 x{monday_night:.2f}")
     assert monday_open > 2.0 and monday_night < 0.5
 

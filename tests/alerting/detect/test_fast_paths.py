@@ -20,7 +20,7 @@ from alerting.detect.seasonal import (
     SeasonalProfile,
     _normalised,
     expand_rhythm,
-    slot_of_hour,
+    slot_of,
 )
 from finsent.schemas import AlertSample, KeyedItem
 from tests.alerting.detect.test_bins import T0, item
@@ -51,39 +51,41 @@ def plain_factors(
     profile: SeasonalProfile, until: int, prior: Sequence[float] | None, prior_periods: float
 ) -> list[float]:
     """The estimate as it was written before it ran on arrays (one float at a time)."""
-    hour = until // profile.per_hour
-    flat = list(prior) if prior is not None else [1.0] * HOURS_PER_WEEK
-    exposure = profile.exposure(hour * profile.per_hour)
+    slot = until // profile.per_slot
+    size = HOURS_PER_WEEK * profile.slots_per_hour
+    per_day = size // 7
+    flat = list(prior) if prior is not None else [1.0] * size
+    exposure = profile.exposure(slot * profile.per_slot)
     watched = sum(exposure)
     counts = profile.counts
     if watched <= 0 or not counts:
         return _normalised(flat)
     mean = sum(counts.values()) / watched
-    hod_counts, hod_exposure, hod_prior = [], [], []
-    for of_day in range(24):
-        slots = range(of_day, HOURS_PER_WEEK, 24)
-        hod_counts.append(sum(counts.get(s, 0.0) for s in slots))
-        hod_exposure.append(sum(exposure[s] for s in slots))
-        hod_prior.append(mean * sum(flat[s] for s in slots) / 7)
-    hod = plain_shrunk(hod_counts, hod_exposure, hod_prior, 0.0)
-    how = plain_shrunk(
-        [counts.get(s, 0.0) for s in range(HOURS_PER_WEEK)],
+    tod_counts, tod_exposure, tod_prior = [], [], []
+    for of_day in range(per_day):
+        slots = range(of_day, size, per_day)
+        tod_counts.append(sum(counts.get(s, 0.0) for s in slots))
+        tod_exposure.append(sum(exposure[s] for s in slots))
+        tod_prior.append(mean * sum(flat[s] for s in slots) / 7)
+    tod = plain_shrunk(tod_counts, tod_exposure, tod_prior, 0.0)
+    tow = plain_shrunk(
+        [counts.get(s, 0.0) for s in range(size)],
         exposure,
-        [hod[s % 24] for s in range(HOURS_PER_WEEK)],
+        [tod[s % per_day] for s in range(size)],
         prior_periods,
     )
     smooth = [
-        SIDE * how[s - 1] + (1 - 2 * SIDE) * how[s] + SIDE * how[(s + 1) % HOURS_PER_WEEK]
-        for s in range(HOURS_PER_WEEK)
+        SIDE * tow[s - 1] + (1 - 2 * SIDE) * tow[s] + SIDE * tow[(s + 1) % size]
+        for s in range(size)
     ]
     return _normalised(smooth)
 
 
 def plain_exposure(profile: SeasonalProfile, until: int) -> list[float]:
-    out = [0.0] * HOURS_PER_WEEK
+    out = [0.0] * (HOURS_PER_WEEK * profile.slots_per_hour)
     if profile.first is not None:
         for period in range(profile.first, until):
-            out[slot_of_hour(period // profile.per_hour)] += 1.0
+            out[slot_of(period // profile.per_slot, profile.slots_per_hour)] += 1.0
     return out
 
 
@@ -91,10 +93,12 @@ def test_the_rhythm_factors_on_arrays_are_bit_for_bit_the_plain_ones() -> None:
     rng = random.Random(0)
     compared = 0
     for _ in range(60):
-        per_hour = rng.choice([1, 2, 4])
-        profile = SeasonalProfile(per_hour)
+        per_slot, slots_per_hour = rng.choice([(1, 1), (2, 1), (4, 1), (1, 2), (2, 2), (1, 4)])
+        profile = SeasonalProfile(per_slot, slots_per_hour)
         prior = (
-            None if rng.random() < 0.5 else expand_rhythm([rng.uniform(0.1, 3) for _ in range(24)])
+            None
+            if rng.random() < 0.5
+            else expand_rhythm([rng.uniform(0.1, 3) for _ in range(24)], slots_per_hour)
         )
         prior_periods = rng.choice([0.5, 2.0, 7.0])
         rate = rng.choice([0.05, 0.5, 3.0, 30.0])
@@ -105,8 +109,8 @@ def test_the_rhythm_factors_on_arrays_are_bit_for_bit_the_plain_ones() -> None:
             profile.observe(period, int(rng.expovariate(1 / (rate * rhythm[period % 24]))))
             if rng.random() < 0.1:
                 until = period + rng.randint(0, 8)
-                got = profile.factors(until, prior, prior_periods)  # completes a past hour
-                assert got == plain_factors(profile, until, prior, prior_periods)
+                got = profile.factors(until, prior, prior_periods)  # completes a past slot
+                assert list(got) == plain_factors(profile, until, prior, prior_periods)
                 assert profile.exposure(until) == plain_exposure(profile, until)
                 compared += 1
     assert compared > 1000
