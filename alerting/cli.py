@@ -41,6 +41,7 @@ def backtest(
         for alert in backtest(
             read_scored(sources), ruleset, settings.window_s, settings.lateness_s,
             settings.samples, settings.kibana_url, settings.bin_s, settings.rhythm_slot_s,
+            settings.rhythm_timezone,
         ):  # fmt: skip
             fired += 1
             if json_lines:

@@ -13,6 +13,7 @@ import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal, Self, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -302,6 +303,12 @@ class AlertingSettings(Section):
         "null: half an hour (a market opens on the half hour), or the smallest multiple of "
         "window_s from 30 min that divides an hour.",
     )
+    rhythm_timezone: str = Field(
+        "UTC",
+        description="Clock of the keys' weekly rhythm (an IANA zone, e.g. America/New_York): "
+        "the market whose hours the news follows, so a daylight-saving change moves its "
+        "open with it. Its UTC offsets must be whole periods.",
+    )
     wall_clock: bool = Field(
         True,
         description="After lateness_s without entries, close windows by the clock "
@@ -333,6 +340,17 @@ class AlertingSettings(Section):
     )
     backoff_initial_s: float = Field(1.0, gt=0, description="First retry delay, s.")
     backoff_max_s: float = Field(300.0, gt=0, description="Retry delay cap, s.")
+
+    @model_validator(mode="after")
+    def _rhythm_timezone(self) -> Self:
+        try:
+            ZoneInfo(self.rhythm_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"rhythm_timezone {self.rhythm_timezone!r} is not a known timezone (an IANA "
+                "name such as America/New_York or Europe/London)"
+            ) from exc
+        return self
 
     @model_validator(mode="after")
     def _rhythm_slot(self) -> Self:

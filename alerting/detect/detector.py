@@ -34,6 +34,7 @@ from typing import Any
 from alerting.detect.baseline import Baseline
 from alerting.detect.bins import BinCounter
 from alerting.detect.links import discover_url
+from alerting.detect.localtime import zone_offsets
 from alerting.detect.rules import SEVERITIES, Rule, RuleParams, RuleSet
 from alerting.detect.seasonal import SeasonalProfile, expand_rhythm, slot_of, slot_seconds
 from alerting.detect.significance import TESTS, SurgeTest, TestResult, WindowCounts
@@ -106,6 +107,7 @@ class SurgeDetector:
         follow_events: bool = True,
         bin_s: int = 60,
         rhythm_slot_s: int | None = None,
+        rhythm_timezone: str = "UTC",
     ) -> None:
         if 3600 % window_s:
             raise ValueError(f"window_s ({window_s}) must divide an hour")
@@ -114,6 +116,7 @@ class SurgeDetector:
         slot_s = slot_seconds(window_s, rhythm_slot_s)
         self.per_slot = slot_s // window_s  # periods per rhythm slot
         self.slots_per_hour = 3600 // slot_s
+        self.offsets = zone_offsets(rhythm_timezone, window_s)  # the rhythm's clock
         self.lengths: dict[str, tuple[int, ...]] = {}
         for rule in rules.rules:
             for key_type in rule.key_types:
@@ -441,7 +444,9 @@ class SurgeDetector:
     def _profile(self, key: str) -> SeasonalProfile:
         profile = self.profiles.get(key)
         if profile is None:
-            profile = self.profiles[key] = SeasonalProfile(self.per_slot, self.slots_per_hour)
+            profile = self.profiles[key] = SeasonalProfile(
+                self.per_slot, self.slots_per_hour, offsets=self.offsets
+            )
         return profile
 
     def _factors(
@@ -460,15 +465,18 @@ class SurgeDetector:
 
     def _exposure(self, factors: Sequence[float], first: int, length: int) -> float:
         """Sum of the bins' factors over bins per period: the window's seasonal length."""
-        bins_per_slot = self.bins.per_period * self.per_slot
+        per_period = self.bins.per_period
+        bins_per_slot = per_period * self.per_slot
         total = 0.0
         index, last = first, first + length - 1
         while index <= last:
-            slot = index // bins_per_slot
-            end = min(last, (slot + 1) * bins_per_slot - 1)
+            # on the rhythm's clock: a bin's local index; a clock change falls on a slot edge
+            shift = 0 if self.offsets is None else self.offsets.at(index // per_period) * per_period
+            slot = (index + shift) // bins_per_slot
+            end = min(last, (slot + 1) * bins_per_slot - 1 - shift)
             total += (end - index + 1) * factors[slot_of(slot, self.slots_per_hour)]
             index = end + 1
-        return total / self.bins.per_period
+        return total / per_period
 
     # -- output --------------------------------------------------------------------------
 
@@ -527,7 +535,7 @@ class SurgeDetector:
             period = self.bins.period_of(int(index))
             self.pending.setdefault(period, set()).add((key, int(index)))
         self.profiles = {
-            key: SeasonalProfile.from_json(data, self.per_slot, self.slots_per_hour)
+            key: SeasonalProfile.from_json(data, self.per_slot, self.slots_per_hour, self.offsets)
             for key, data in snapshot["profiles"].items()
         }
         known = {r.name for r in self.rules.rules}

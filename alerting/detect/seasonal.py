@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from alerting.detect.localtime import ZoneOffsets, zone_offsets
+
 HOURS_PER_WEEK = 168
 MONDAY_OFFSET_H = 72  # 1970-01-01 was a Thursday: hour 0 of the epoch is hour 72 of its week
 SIDE = 0.05  # weight of each neighbouring slot in the smoothing
@@ -57,7 +59,7 @@ def slot_seconds(window_s: int, requested: int | None = None) -> int:
 
 
 def slot_of(epoch_slot: int, slots_per_hour: int = 1) -> int:
-    """Slot of the week (0 = Monday 00:00 UTC) of a slot counted from the epoch."""
+    """Slot of the week (0 = Monday 00:00) of a slot counted from the epoch (UTC or local)."""
     return (epoch_slot + MONDAY_OFFSET_H * slots_per_hour) % (HOURS_PER_WEEK * slots_per_hour)
 
 
@@ -68,10 +70,15 @@ class SeasonalProfile:
     per_slot: int  # periods per slot
     slots_per_hour: int = 1
     counts: dict[int, float] = field(default_factory=dict)  # slot -> stories, complete slots
-    first: int | None = None  # first period watched
-    slot: int | None = None  # the slot being observed (from the epoch; not in ``counts`` yet)
+    first: int | None = None  # first period watched (UTC)
+    slot: int | None = None  # the slot being observed (local, from the epoch; not in counts)
     stories: float = 0.0  # its stories so far
     _cache: tuple[int, array[float]] | None = None  # 8 bytes a slot (a list: 32)
+    offsets: ZoneOffsets | None = None  # the rhythm's clock; None: UTC
+
+    def local(self, period: int) -> int:
+        """A UTC period's index on the rhythm's clock."""
+        return period if self.offsets is None else period + self.offsets.at(period)
 
     @property
     def size(self) -> int:
@@ -86,7 +93,7 @@ class SeasonalProfile:
         """
         if self.first is None:
             self.first = period
-        slot = period // self.per_slot
+        slot = self.local(period) // self.per_slot
         if self.slot is not None and slot != self.slot:
             self._complete()
         self.slot = slot
@@ -105,13 +112,23 @@ class SeasonalProfile:
 
     def _exposure(self, until: int) -> np.ndarray:
         """``exposure`` as whole numbers of periods (exact), in an array."""
-        size = self.size
         if self.first is None or until <= self.first:
-            return np.zeros(size)
-        full, rest = divmod(until - self.first, size * self.per_slot)
+            return np.zeros(self.size)
+        if self.offsets is None:
+            return self._watched(self.first, until)
+        runs = self.offsets.segments(self.first, until)
+        out = self._watched(runs[0][0] + runs[0][2], runs[0][1] + runs[0][2])
+        for start, end, offset in runs[1:]:  # a clock change: an hour skipped or seen twice
+            out += self._watched(start + offset, end + offset)
+        return out
+
+    def _watched(self, first: int, until: int) -> np.ndarray:
+        """Periods per slot of the week in ``[first, until)`` of the rhythm's clock."""
+        size = self.size
+        full, rest = divmod(until - first, size * self.per_slot)
         out = np.full(size, float(full * self.per_slot))
         if rest:  # the last, partial week: the slots of its periods
-            slots = np.arange(self.first, self.first + rest) // self.per_slot
+            slots = np.arange(first, first + rest) // self.per_slot
             out += np.bincount((slots + MONDAY_OFFSET_H * self.slots_per_hour) % size,
                                minlength=size)  # fmt: skip
         return out
@@ -125,17 +142,19 @@ class SeasonalProfile:
         arrays (the same IEEE operations as on floats, so the same factors); sums of
         non-integers stay Python sums in slot order.
         """
-        slot = until // self.per_slot
+        local = self.local(until)
+        slot = local // self.per_slot
         if self.slot is not None and self.slot < slot:
             self._complete()  # that slot is over (the key was silent since)
         if self._cache is not None and self._cache[0] == slot:
             return self._cache[1]
         size = self.size
         flat = (1.0,) * size if prior is None else tuple(prior)
-        if not self.counts or self.first is None or slot * self.per_slot <= self.first:
+        slot_start = until - local % self.per_slot  # UTC period where ``until``'s slot began
+        if not self.counts or self.first is None or slot_start <= self.first:
             factors = array("d", _normalised(flat))
         else:
-            exposure = self._exposure(slot * self.per_slot)
+            exposure = self._exposure(slot_start)
             counts = np.zeros(size)
             counts[list(self.counts)] = list(self.counts.values())
             mean = float(counts.sum()) / float(exposure.sum())  # whole numbers: exact sums
@@ -156,22 +175,41 @@ class SeasonalProfile:
         """JSON-able form."""
         return {"counts": {str(s): c for s, c in self.counts.items()}, "first": self.first,
                 "slot": self.slot, "stories": self.stories,
-                "slots_per_hour": self.slots_per_hour}  # fmt: skip
+                "slots_per_hour": self.slots_per_hour,
+                "timezone": self.offsets.name if self.offsets else "UTC"}  # fmt: skip
 
     @classmethod
     def from_json(
-        cls, data: dict[str, Any], per_slot: int, slots_per_hour: int = 1
+        cls,
+        data: dict[str, Any],
+        per_slot: int,
+        slots_per_hour: int = 1,
+        offsets: ZoneOffsets | None = None,
     ) -> SeasonalProfile:
-        """Inverse of ``to_json``; a profile of another slot length is re-binned.
+        """Inverse of ``to_json``; a profile of another slot length or clock is converted.
 
-        Snapshots from before slots had a length are hourly (``hour``). Re-binning spreads
-        each old slot's stories evenly over the new slots it overlaps (a finer rhythm is
-        then learned again as new slots complete); the slot being observed keeps its
-        stories in the new slot where it starts.
+        Snapshots from before slots had a length are hourly (``hour``), and UTC. Re-binning
+        spreads each old slot's stories evenly over the new slots it overlaps (a finer
+        rhythm is then learned again as new slots complete); the slot being observed keeps
+        its stories in the new slot where it starts. A profile kept on another clock is
+        moved by the difference of the two clocks' offsets at its first period (to the
+        nearest slot), so the open stays the open.
         """
         stored = int(data.get("slots_per_hour", 1))
         counts = {int(s): float(c) for s, c in data["counts"].items()}
         current = data.get("slot", data.get("hour"))
+        zone = data.get("timezone", "UTC")
+        new_zone = offsets.name if offsets else "UTC"
+        if zone != new_zone and data["first"] is not None:
+            window_s = 3600 // slots_per_hour // per_slot
+            old = zone_offsets(zone, window_s)
+            first = int(data["first"])
+            moved = (offsets.at(first) if offsets else 0) - (old.at(first) if old else 0)
+            shift = round(moved * window_s * stored / 3600)  # in slots of the stored length
+            size = HOURS_PER_WEEK * stored
+            counts = {(s + shift) % size: c for s, c in counts.items()}
+            if current is not None:
+                current += shift
         if stored != slots_per_hour:
             fine = lcm(stored, slots_per_hour)
             split, merge = fine // stored, fine // slots_per_hour
@@ -183,7 +221,7 @@ class SeasonalProfile:
             if current is not None:
                 current = current * split // merge
         return cls(per_slot, slots_per_hour, counts, data["first"], current,
-                   data.get("stories", 0.0))  # fmt: skip
+                   data.get("stories", 0.0), offsets=offsets)  # fmt: skip
 
 
 def _shrunk(

@@ -90,7 +90,7 @@ class WorkerHandler(Handler[Keyed]):
         return SurgeDetector(
             self.rules, alerting.window_s, alerting.lateness_s, alerting.samples,
             alerting.kibana_url, clock, follow_events=False, bin_s=alerting.bin_s,
-            rhythm_slot_s=alerting.rhythm_slot_s,
+            rhythm_slot_s=alerting.rhythm_slot_s, rhythm_timezone=alerting.rhythm_timezone,
         )  # fmt: skip
 
     def assigned(self, partitions: Collection[Any]) -> None:

@@ -54,6 +54,7 @@ def backtest(
     kibana_url: str | None = None,
     bin_s: int = 60,
     rhythm_slot_s: int | None = None,
+    rhythm_timezone: str = "UTC",
 ) -> Iterator[Alert]:
     """The alerts the detector would have fired, in order; open windows are closed at the end.
 
@@ -61,7 +62,14 @@ def backtest(
     keys never share state, so the alerts are the same).
     """
     detector = SurgeDetector(
-        rules, window_s, lateness_s, samples, kibana_url, bin_s=bin_s, rhythm_slot_s=rhythm_slot_s
+        rules,
+        window_s,
+        lateness_s,
+        samples,
+        kibana_url,
+        bin_s=bin_s,
+        rhythm_slot_s=rhythm_slot_s,
+        rhythm_timezone=rhythm_timezone,
     )
     latest = None
     batch: list[ScoredItem] = []

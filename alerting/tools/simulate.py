@@ -2,7 +2,8 @@
 
 Each key gets Poisson(``negative``) negative and Poisson(``other``) other stories per window,
 at uniform times inside the window, both scaled by the hour's ``rhythm`` factor when one is
-given (24 hour-of-day or 48 half-hour-of-day factors, UTC); a surge multiplies the negative rate of
+given (24 hour-of-day or 48 half-hour-of-day factors, UTC or ``timezone``'s local time); a
+surge multiplies the negative rate of
 ``surge_windows`` windows from ``surge_window``.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -28,11 +30,14 @@ class Traffic:
     surge_factor: float = 4.0
     surge_windows: int = 1
     rhythm: tuple[float, ...] | None = None  # 24 hour-of-day or 48 half-hour-of-day factors
+    timezone: str | None = None  # the rhythm's clock (None: UTC), e.g. America/New_York
 
     def factor(self, at: datetime) -> float:
         """The rhythm's factor at a time (1 without a rhythm)."""
         if self.rhythm is None:
             return 1.0
+        if self.timezone is not None:
+            at = at.astimezone(ZoneInfo(self.timezone))
         if len(self.rhythm) == 48:
             return self.rhythm[2 * at.hour + at.minute // 30]
         return self.rhythm[at.hour]

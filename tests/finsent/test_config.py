@@ -182,3 +182,9 @@ def test_a_rhythm_slot_that_is_not_whole_periods_is_refused(tmp_path: Path) -> N
         load_settings(write(tmp_path, "alerting:\n  rhythm_slot_s: 3600\n")).alerting.rhythm_slot_s
         == 3600
     )
+
+
+def test_an_unknown_rhythm_timezone_is_refused_with_an_example(tmp_path: Path) -> None:
+    path = write(tmp_path, "alerting:\n  rhythm_timezone: New York\n")
+    with pytest.raises(ConfigError, match=r"'New York' is not a known timezone.*America/New_York"):
+        load_settings(path)

@@ -2,7 +2,7 @@
 
 import json
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from scipy.stats import poisson
 
@@ -80,6 +80,39 @@ def test_a_market_open_on_the_half_hour_is_no_surprise() -> None:
               f"{len(at_open[slot_s])} of them at the 14:30 open (x4 for 30 min)")  # fmt: skip
     assert len(at_open[3600]) >= 5, "hour slots no longer under-expect the open"
     assert at_open[None] == [], [(a.key, a.window_start, a.expected) for a in at_open[None]]
+
+
+# New York's day in half hours, local time: night, pre-market from 07:00, the 09:30 open x4
+# for its first half hour, the session to 16:00, the evening
+NEW_YORK_DAY = tuple([0.2] * 14 + [1.0] * 5 + [4.0] + [1.5] * 12 + [0.6] * 6 + [0.2] * 10)
+
+
+def test_the_open_stays_expected_across_a_daylight_saving_change() -> None:
+    """US clocks moved on Sunday 8 March 2026: the 09:30 open came an hour earlier in UTC.
+
+    A UTC rhythm learned over two weeks keeps expecting the open at 14:30 UTC, and the
+    first days after the change fire at 13:30 UTC (and at the pre-market step); kept on
+    New York's clock (``rhythm_timezone``) the open is where it was.
+    """
+    rates = [0.5, 1.0, 2.5, 5.0, 10.0]
+    keys = {
+        f"ticker:N{i}": Traffic(rates[i % 5], 2 * rates[i % 5], rhythm=NEW_YORK_DAY,
+                                timezone="America/New_York")
+        for i in range(10)
+    }  # fmt: skip
+    change = datetime(2026, 3, 8, 7, tzinfo=UTC)
+    entries = generate(keys, windows=17 * DAY, seed=29, start=change - timedelta(days=14, hours=7))
+    fired = {}
+    for zone in ("UTC", "America/New_York"):
+        detector = SurgeDetector(load_rules(), W, 120, rhythm_timezone=zone)
+        fired[zone] = [a for a in run(entries, detector) if a.status == "firing"]
+        after = sum(a.window_start >= change for a in fired[zone])
+        print(f"\nrhythm on {zone}: {len(fired[zone])} firings in 17 days x 10 keys, "
+              f"{after} after the clock change")  # fmt: skip
+    assert sum(a.window_start >= change for a in fired["UTC"]) >= 10
+    assert fired["America/New_York"] == [], [
+        (a.key, a.window_start, a.expected) for a in fired["America/New_York"]
+    ]
 
 
 def oracle_detects(entries: list[KeyedItem], traffic: Traffic, params: RuleParams) -> bool:
