@@ -21,7 +21,7 @@ growth over the start (psutil, after ``gc.collect``), the detector's JSON snapsh
 both per key seen, and the most bins any key holds.
 
     .venv/bin/python bench/bench_detector.py [--items N] [--days D] [--repeat R] [--json]
-        [--rhythm-slot-s S]
+        [--rhythm-slot-s S] [--rhythm-timezone ZONE]
     .venv/bin/python bench/bench_detector.py --memory [--keys K] [--memory-days 2,4] [--json]
 """
 
@@ -133,11 +133,12 @@ def count_per_key(items: list[ScoredItem]) -> int:
     return len(total)
 
 
-def run_detector(items: list[ScoredItem], rhythm_slot_s: int | None = None) -> int:
+def run_detector(items: list[ScoredItem], slot_s: int | None = None, zone: str = "UTC") -> int:
     """``finsent backtest``'s code on the items; the number of alert events."""
-    return sum(
-        1 for _ in backtest(items, load_rules(), WINDOW_S, LATENESS_S, rhythm_slot_s=rhythm_slot_s)
+    alerts = backtest(
+        items, load_rules(), WINDOW_S, LATENESS_S, rhythm_slot_s=slot_s, rhythm_timezone=zone
     )
+    return sum(1 for _ in alerts)
 
 
 def speed(args: argparse.Namespace) -> dict[str, Any]:
@@ -151,7 +152,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
             result = (
                 count_per_key(items)
                 if name == "baseline"
-                else run_detector(items, args.rhythm_slot_s)
+                else run_detector(items, args.rhythm_slot_s, args.rhythm_timezone)
             )
             elapsed = time.perf_counter() - started
             best[name] = min(best.get(name, elapsed), elapsed)
@@ -162,7 +163,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
     keyed = sum(len(keys_for(i)) for i in items)
     return {
         "items": len(items), "entries": keyed, "days": args.days, "alert_events": events,
-        "rhythm_slot_s": args.rhythm_slot_s,
+        "rhythm_slot_s": args.rhythm_slot_s, "rhythm_timezone": args.rhythm_timezone,
         "rows": rows, "ratio": round(best["baseline"] / best["detector"], 4),
     }  # fmt: skip
 
@@ -192,7 +193,8 @@ def memory(args: argparse.Namespace) -> dict[str, Any]:
     rates = rng.lognormal(np.log(2.0) - 0.5, 1.0, size=args.keys)  # mean about 2 a day
     gc.collect()
     rss0 = process.memory_info().rss
-    detector = SurgeDetector(load_rules(), WINDOW_S, LATENESS_S, rhythm_slot_s=args.rhythm_slot_s)
+    detector = SurgeDetector(load_rules(), WINDOW_S, LATENESS_S, rhythm_slot_s=args.rhythm_slot_s,
+                             rhythm_timezone=args.rhythm_timezone)  # fmt: skip
     marks = sorted(int(d) for d in args.memory_days.split(","))
     rows = []
     items = 0
@@ -233,6 +235,7 @@ def main() -> None:
     parser.add_argument(
         "--rhythm-slot-s", type=int, default=None, help="alerting.rhythm_slot_s (null: default)"
     )
+    parser.add_argument("--rhythm-timezone", default="UTC", help="alerting.rhythm_timezone")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.memory:

@@ -33,6 +33,7 @@ class ZoneOffsets:
         self.per_day = 86400 // window_s
         self.block = BLOCK_DAYS * self.per_day
         self._blocks: dict[int, tuple[list[int], list[int]]] = {}  # changes, offsets
+        self._last = (0, 0, 0)  # the run (start, end, offset) of the latest lookup
         self._block_of(int(datetime.now(UTC).timestamp()) // window_s)  # fail at start
 
     def _offset(self, period: int) -> int:
@@ -67,8 +68,14 @@ class ZoneOffsets:
 
     def at(self, period: int) -> int:
         """The offset, in periods, at UTC period ``period`` (local = UTC + offset)."""
+        start, end, offset = self._last
+        if start <= period < end:  # most lookups fall in the run of the one before
+            return offset
         starts, offsets = self._block_of(period)
-        return offsets[bisect_right(starts, period) - 1]
+        i = bisect_right(starts, period) - 1
+        block_end = (period // self.block + 1) * self.block
+        self._last = (starts[i], starts[i + 1] if i + 1 < len(starts) else block_end, offsets[i])
+        return offsets[i]
 
     def segments(self, first: int, until: int) -> list[tuple[int, int, int]]:
         """``[first, until)`` as runs ``(start, end, offset)`` of one offset each."""

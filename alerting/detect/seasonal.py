@@ -27,6 +27,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from math import lcm
 from typing import Any
 
@@ -166,7 +167,8 @@ class SeasonalProfile:
                 0.0,
             )
             tow = _shrunk_array(counts, exposure, np.tile(tod, 7), prior_periods)
-            smooth = SIDE * np.roll(tow, 1) + (1 - 2 * SIDE) * tow + SIDE * np.roll(tow, -1)
+            before, after = _neighbours(size)
+            smooth = SIDE * tow[before] + (1 - 2 * SIDE) * tow + SIDE * tow[after]
             factors = array("d", _normalised_array(smooth))
         self._cache = (slot, factors)
         return factors
@@ -255,6 +257,16 @@ def _shrunk(
 
 
 _DAY_SUMS: dict[tuple[float, ...], np.ndarray] = {}
+_NEIGHBOURS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _neighbours(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indexes of each slot's neighbour before and after it, around the week (cached)."""
+    found = _NEIGHBOURS.get(size)
+    if found is None:
+        slots = np.arange(size)
+        found = _NEIGHBOURS[size] = (np.roll(slots, 1), np.roll(slots, -1))
+    return found
 
 
 def _day_sums(prior: tuple[float, ...]) -> np.ndarray:
@@ -279,7 +291,8 @@ def _shrunk_array(
     rates = counts / watched
     noise = np.maximum(prior, 1e-9) / watched
     n = int(seen.sum())
-    spread = sum(d**2 for d in (rates[seen] - prior[seen]).tolist()) / n
+    deviations = (rates[seen] - prior[seen]).tolist()
+    spread = sum(map(pow, deviations, repeat(2))) / n  # d**2 each, summed in slot order
     tau2 = max(0.0, spread - sum(noise[seen].tolist()) / n)
     if tau2 <= 0:
         return prior.copy()  # every weight is 0: base + 0 x (rate - base) is base
