@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Self, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -344,12 +345,21 @@ class AlertingSettings(Section):
     @model_validator(mode="after")
     def _rhythm_timezone(self) -> Self:
         try:
-            ZoneInfo(self.rhythm_timezone)
+            zone = ZoneInfo(self.rhythm_timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(
                 f"rhythm_timezone {self.rhythm_timezone!r} is not a known timezone (an IANA "
                 "name such as America/New_York or Europe/London)"
             ) from exc
+        now = datetime.now(UTC)
+        for at in (now, now + timedelta(days=183)):  # both sides of a daylight-saving change
+            offset = at.astimezone(zone).utcoffset() or timedelta()
+            if offset.total_seconds() % self.window_s:
+                raise ValueError(
+                    f"rhythm_timezone {self.rhythm_timezone!r}: its UTC offset "
+                    f"({offset.total_seconds() / 60:+.0f} min) is not whole periods of "
+                    f"window_s ({self.window_s} s)"
+                )
         return self
 
     @model_validator(mode="after")

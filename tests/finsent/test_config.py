@@ -184,7 +184,10 @@ def test_a_rhythm_slot_that_is_not_whole_periods_is_refused(tmp_path: Path) -> N
     )
 
 
-def test_an_unknown_rhythm_timezone_is_refused_with_an_example(tmp_path: Path) -> None:
+def test_an_unknown_rhythm_timezone_or_one_of_part_periods_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "alerting:\n  rhythm_timezone: New York\n")
     with pytest.raises(ConfigError, match=r"'New York' is not a known timezone.*America/New_York"):
+        load_settings(path)
+    path = write(tmp_path, "alerting:\n  window_s: 1800\n  rhythm_timezone: Asia/Kathmandu\n")
+    with pytest.raises(ConfigError, match=r"\(\+345 min\) is not whole periods of window_s"):
         load_settings(path)
