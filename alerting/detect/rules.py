@@ -80,12 +80,15 @@ class RuleParams(BaseModel):
         0.5, gt=0, description="Floor of the expected negative count per period (quiet keys)."
     )
     seasonal: bool = Field(
-        True, description="Learn each key's hour-of-week rhythm (false: flat expectations)."
+        True,
+        description="Learn each key's weekly rhythm (alerting.rhythm_slot_s slots on "
+        "alerting.rhythm_timezone's clock; false: flat expectations).",
     )
     rhythm: tuple[float, ...] | None = Field(
         None,
         description="Prior rhythm of the key type: 24 hour-of-day or 168 hour-of-week factors "
-        "(UTC, Monday first); a young key leans on it. null: flat.",
+        "(on alerting.rhythm_timezone's clock, Monday first; each hour fills its slots); a "
+        "young key leans on it. null: flat.",
     )
     prior_periods: float = Field(
         2.0, gt=0, description="Pseudo-periods of the coarser rhythm in each slot's estimate."
