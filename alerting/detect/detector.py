@@ -470,10 +470,14 @@ class SurgeDetector:
         total = 0.0
         index, last = first, first + length - 1
         while index <= last:
-            # on the rhythm's clock: a bin's local index; a clock change falls on a slot edge
-            shift = 0 if self.offsets is None else self.offsets.at(index // per_period) * per_period
+            # on the rhythm's clock: a bin's local index, in runs of one offset
+            if self.offsets is None:
+                shift, run_end = 0, last
+            else:
+                _, until, offset = self.offsets.run(index // per_period)
+                shift, run_end = offset * per_period, until * per_period - 1
             slot = (index + shift) // bins_per_slot
-            end = min(last, (slot + 1) * bins_per_slot - 1 - shift)
+            end = min(last, run_end, (slot + 1) * bins_per_slot - 1 - shift)
             total += (end - index + 1) * factors[slot_of(slot, self.slots_per_hour)]
             index = end + 1
         return total / per_period

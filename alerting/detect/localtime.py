@@ -68,14 +68,21 @@ class ZoneOffsets:
 
     def at(self, period: int) -> int:
         """The offset, in periods, at UTC period ``period`` (local = UTC + offset)."""
-        start, end, offset = self._last
-        if start <= period < end:  # most lookups fall in the run of the one before
-            return offset
+        return self.run(period)[2]
+
+    def run(self, period: int) -> tuple[int, int, int]:
+        """The run ``(start, end, offset)`` of one offset that holds ``period``.
+
+        A run may end early at a block's edge (the next one goes on with the same offset).
+        """
+        last = self._last
+        if last[0] <= period < last[1]:  # most lookups fall in the run of the one before
+            return last
         starts, offsets = self._block_of(period)
         i = bisect_right(starts, period) - 1
         block_end = (period // self.block + 1) * self.block
         self._last = (starts[i], starts[i + 1] if i + 1 < len(starts) else block_end, offsets[i])
-        return offsets[i]
+        return self._last
 
     def segments(self, first: int, until: int) -> list[tuple[int, int, int]]:
         """``[first, until)`` as runs ``(start, end, offset)`` of one offset each."""

@@ -28,7 +28,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from math import lcm
+from math import floor, lcm
 from typing import Any
 
 import numpy as np
@@ -74,12 +74,27 @@ class SeasonalProfile:
     first: int | None = None  # first period watched (UTC)
     slot: int | None = None  # the slot being observed (local, from the epoch; not in counts)
     stories: float = 0.0  # its stories so far
+    start: int | None = None  # the UTC period it began: a repeated local hour is another
     _cache: tuple[int, array[float]] | None = None  # 8 bytes a slot (a list: 32)
     offsets: ZoneOffsets | None = None  # the rhythm's clock; None: UTC
 
     def local(self, period: int) -> int:
         """A UTC period's index on the rhythm's clock."""
         return period if self.offsets is None else period + self.offsets.at(period)
+
+    def occurrence(self, period: int) -> tuple[int, int]:
+        """The local slot (from the epoch) a UTC period falls in, and the UTC period it began.
+
+        The start tells the two passes of a repeated hour apart (a clock set back), and a
+        slot cut short by a clock change begins where the change is.
+        """
+        if self.offsets is None:
+            slot = period // self.per_slot
+            return slot, slot * self.per_slot
+        run_start, _, offset = self.offsets.run(period)
+        local = period + offset
+        slot = local // self.per_slot
+        return slot, max(period - local % self.per_slot, run_start)
 
     @property
     def size(self) -> int:
@@ -94,17 +109,17 @@ class SeasonalProfile:
         """
         if self.first is None:
             self.first = period
-        slot = self.local(period) // self.per_slot
-        if self.slot is not None and slot != self.slot:
+        slot, start = self.occurrence(period)
+        if self.start is not None and start != self.start:
             self._complete()
-        self.slot = slot
+        self.slot, self.start = slot, start
         self.stories += stories
 
     def _complete(self) -> None:
         if self.slot is not None and self.stories:
             slot = slot_of(self.slot, self.slots_per_hour)
             self.counts[slot] = self.counts.get(slot, 0.0) + self.stories
-        self.slot, self.stories = None, 0.0
+        self.slot, self.start, self.stories = None, None, 0.0
         self._cache = None
 
     def exposure(self, until: int) -> list[float]:
@@ -143,15 +158,13 @@ class SeasonalProfile:
         arrays (the same IEEE operations as on floats, so the same factors); sums of
         non-integers stay Python sums in slot order.
         """
-        local = self.local(until)
-        slot = local // self.per_slot
-        if self.slot is not None and self.slot < slot:
+        _, slot_start = self.occurrence(until)  # the UTC period where ``until``'s slot began
+        if self.start is not None and self.start < slot_start:
             self._complete()  # that slot is over (the key was silent since)
-        if self._cache is not None and self._cache[0] == slot:
+        if self._cache is not None and self._cache[0] == slot_start:
             return self._cache[1]
         size = self.size
         flat = (1.0,) * size if prior is None else tuple(prior)
-        slot_start = until - local % self.per_slot  # UTC period where ``until``'s slot began
         if not self.counts or self.first is None or slot_start <= self.first:
             factors = array("d", _normalised(flat))
         else:
@@ -170,13 +183,13 @@ class SeasonalProfile:
             before, after = _neighbours(size)
             smooth = SIDE * tow[before] + (1 - 2 * SIDE) * tow + SIDE * tow[after]
             factors = array("d", _normalised_array(smooth))
-        self._cache = (slot, factors)
+        self._cache = (slot_start, factors)
         return factors
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form."""
         return {"counts": {str(s): c for s, c in self.counts.items()}, "first": self.first,
-                "slot": self.slot, "stories": self.stories,
+                "slot": self.slot, "start": self.start, "stories": self.stories,
                 "slots_per_hour": self.slots_per_hour,
                 "timezone": self.offsets.name if self.offsets else "UTC"}  # fmt: skip
 
@@ -194,24 +207,13 @@ class SeasonalProfile:
         spreads each old slot's stories evenly over the new slots it overlaps (a finer
         rhythm is then learned again as new slots complete); the slot being observed keeps
         its stories in the new slot where it starts. A profile kept on another clock is
-        moved by the difference of the two clocks' offsets at its first period (to the
-        nearest slot), so the open stays the open.
+        then moved by the difference of the two clocks' offsets at the slot being observed
+        (to the nearest slot), so the open stays the open.
         """
         stored = int(data.get("slots_per_hour", 1))
         counts = {int(s): float(c) for s, c in data["counts"].items()}
         current = data.get("slot", data.get("hour"))
-        zone = data.get("timezone", "UTC")
-        new_zone = offsets.name if offsets else "UTC"
-        if zone != new_zone and data["first"] is not None:
-            window_s = 3600 // slots_per_hour // per_slot
-            old = zone_offsets(zone, window_s)
-            first = int(data["first"])
-            moved = (offsets.at(first) if offsets else 0) - (old.at(first) if old else 0)
-            shift = round(moved * window_s * stored / 3600)  # in slots of the stored length
-            size = HOURS_PER_WEEK * stored
-            counts = {(s + shift) % size: c for s, c in counts.items()}
-            if current is not None:
-                current += shift
+        start = data.get("start")
         if stored != slots_per_hour:
             fine = lcm(stored, slots_per_hour)
             split, merge = fine // stored, fine // slots_per_hour
@@ -222,8 +224,30 @@ class SeasonalProfile:
             counts = rebinned
             if current is not None:
                 current = current * split // merge
-        return cls(per_slot, slots_per_hour, counts, data["first"], current,
-                   data.get("stories", 0.0), offsets=offsets)  # fmt: skip
+            start = None
+        zone = data.get("timezone", "UTC")
+        new_zone = offsets.name if offsets else "UTC"
+        old = zone_offsets(zone, 3600 // slots_per_hour // per_slot) if zone != new_zone else None
+        if zone != new_zone and data["first"] is not None:
+            # the two clocks' difference now (at the slot being observed, else at the start)
+            at = int(data["first"])
+            if current is not None:
+                local = current * per_slot
+                at = local - (old.at(local) if old else 0)
+            moved = (offsets.at(at) if offsets else 0) - (old.at(at) if old else 0)
+            shift = floor(moved / per_slot + 0.5)  # in slots, half a slot rounds up
+            size = HOURS_PER_WEEK * slots_per_hour
+            counts = {(s + shift) % size: c for s, c in counts.items()}
+            if current is not None:
+                current += shift
+            start = None
+        profile = cls(per_slot, slots_per_hour, counts, data["first"], current,
+                      data.get("stories", 0.0), start, offsets=offsets)  # fmt: skip
+        if current is not None and start is None:  # the UTC period its slot began, again
+            local = current * per_slot
+            offset = offsets.at(local) if offsets else 0
+            profile.start = profile.occurrence(local - offset)[1]
+        return profile
 
 
 def _shrunk(

@@ -66,3 +66,43 @@ def test_a_utc_profile_restored_on_new_york_time_moves_with_the_offset() -> None
     for s, c in utc.counts.items():
         assert moved.counts[(s - 10) % 336] == c  # 10 half hours earlier: 09:30 local
     assert moved.to_json()["timezone"] == "America/New_York"
+
+
+def test_the_repeated_hour_of_a_clock_set_back_is_its_own_slot() -> None:
+    """A restored profile gives the factors of one that ran on, in the hour seen twice.
+
+    Keyed by its local slot alone, the second pass of 01:00 (New York, 1 November 2026)
+    reused the first pass's cached factors and never completed its stories: a profile
+    restored there differed by up to 0.18 in a factor.
+    """
+    ny = ZoneOffsets("America/New_York", W)
+    second_pass = period(datetime(2026, 11, 1, 6, tzinfo=UTC))  # 01:00 EST, again
+    for slots_per_hour, silent in ((1, ()), (2, range(second_pass - 2, second_pass))):
+        per_slot = 4 // slots_per_hour
+        running = SeasonalProfile(per_slot, slots_per_hour, offsets=ny)
+        for p in range(second_pass - 96 * 3, second_pass + 4):
+            if p == second_pass:
+                snapshot = running.to_json()
+            if p in silent:
+                continue
+            factors = running.factors(p, None, 2.0)
+            if p == second_pass:
+                restored = SeasonalProfile.from_json(snapshot, per_slot, slots_per_hour, ny)
+                assert list(restored.factors(p, None, 2.0)) == list(factors)
+            running.observe(p, 3 + (p % 96) // 8)
+        assert sum(running.counts.values()) + running.stories == sum(
+            3 + (p % 96) // 8
+            for p in range(second_pass - 96 * 3, second_pass + 4)
+            if p not in silent
+        )
+
+
+def test_an_hourly_utc_snapshot_moves_to_a_half_hour_zone_by_whole_half_hours() -> None:
+    hourly = SeasonalProfile(per_slot=4)
+    hourly.counts = {0: 8.0}  # Monday 00:00-01:00 UTC
+    hourly.first = period(datetime(2026, 1, 5, tzinfo=UTC))
+    data = hourly.to_json()
+    kolkata = SeasonalProfile.from_json(data, 2, 2, ZoneOffsets("Asia/Kolkata", W))
+    assert kolkata.counts == {11: 4.0, 12: 4.0}  # 05:30-06:30 local (+05:30)
+    st_johns = SeasonalProfile.from_json(data, 2, 2, ZoneOffsets("America/St_Johns", W))
+    assert st_johns.counts == {329: 4.0, 330: 4.0}  # Sunday 20:30-21:30 local (-03:30)
