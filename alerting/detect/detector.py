@@ -36,7 +36,13 @@ from alerting.detect.bins import BinCounter
 from alerting.detect.links import discover_url
 from alerting.detect.localtime import zone_offsets
 from alerting.detect.rules import SEVERITIES, Rule, RuleParams, RuleSet
-from alerting.detect.seasonal import SeasonalProfile, expand_rhythm, slot_of, slot_seconds
+from alerting.detect.seasonal import (
+    HOURS_PER_WEEK,
+    SeasonalProfile,
+    expand_rhythm,
+    slot_of,
+    slot_seconds,
+)
 from alerting.detect.significance import TESTS, SurgeTest, TestResult, WindowCounts
 from finsent.schemas import Alert, AlertStatus, KeyedItem
 
@@ -460,7 +466,7 @@ class SurgeDetector:
                     params.rhythm, self.slots_per_hour
                 )
         if not params.seasonal:
-            return prior or [1.0] * (168 * self.slots_per_hour)
+            return prior or [1.0] * (HOURS_PER_WEEK * self.slots_per_hour)
         return profile.factors(period, prior, params.prior_periods)
 
     def _exposure(self, factors: Sequence[float], first: int, length: int) -> float:

@@ -89,14 +89,12 @@ class ZoneOffsets:
         runs: list[tuple[int, int, int]] = []
         period = first
         while period < until:
-            starts, offsets = self._block_of(period)
-            i = bisect_right(starts, period) - 1
-            end = starts[i + 1] if i + 1 < len(starts) else (period // self.block + 1) * self.block
+            _, end, offset = self.run(period)
             end = min(end, until)
-            if runs and runs[-1][2] == offsets[i]:
-                runs[-1] = (runs[-1][0], end, offsets[i])
+            if runs and runs[-1][2] == offset:  # a block's edge, not a change
+                runs[-1] = (runs[-1][0], end, offset)
             else:
-                runs.append((period, end, offsets[i]))
+                runs.append((period, end, offset))
             period = end
         return runs
 

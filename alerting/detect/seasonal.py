@@ -78,10 +78,6 @@ class SeasonalProfile:
     _cache: tuple[int, array[float]] | None = None  # 8 bytes a slot (a list: 32)
     offsets: ZoneOffsets | None = None  # the rhythm's clock; None: UTC
 
-    def local(self, period: int) -> int:
-        """A UTC period's index on the rhythm's clock."""
-        return period if self.offsets is None else period + self.offsets.at(period)
-
     def occurrence(self, period: int) -> tuple[int, int]:
         """The local slot (from the epoch) a UTC period falls in, and the UTC period it began.
 
@@ -132,9 +128,8 @@ class SeasonalProfile:
             return np.zeros(self.size)
         if self.offsets is None:
             return self._watched(self.first, until)
-        runs = self.offsets.segments(self.first, until)
-        out = self._watched(runs[0][0] + runs[0][2], runs[0][1] + runs[0][2])
-        for start, end, offset in runs[1:]:  # a clock change: an hour skipped or seen twice
+        out = np.zeros(self.size)  # at a clock change an hour is skipped or watched twice
+        for start, end, offset in self.offsets.segments(self.first, until):
             out += self._watched(start + offset, end + offset)
         return out
 
