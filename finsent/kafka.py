@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError, UnknownError
 
 from finsent.config import KafkaSettings
 from finsent.schemas import DeadLetter, encode
@@ -194,8 +195,60 @@ class AckedProducer:
         acknowledged(self.producer, pending, timeout_s)
 
     def close(self, timeout: float | None = None) -> None:
-        """Flush and close the producer."""
-        self.producer.close(timeout=timeout)
+        """Flush and close the producer (``close_producer``)."""
+        close_producer(self.producer, timeout)
+
+
+FORCED_CLOSE_S = 10.0
+"""How long ``close_producer`` waits for a sender told to stop without its pending sends."""
+
+SPLIT_POLL_S = 0.01
+"""How long ``flush`` sleeps before waiting again on the halves of a split batch."""
+
+
+def flush(producer: Any, timeout_s: float | None = None) -> bool:
+    """Wait until every send is done (acknowledged or failed) or ``timeout_s`` is up.
+
+    Whether all were done; the futures say how each went. Unlike ``producer.flush`` it
+    waits out batches the brokers refused whole: on MESSAGE_TOO_LARGE kafka-python (3.0.12)
+    splits a batch in halves and wakes whoever waits on the old batch's future, which is
+    never completed, so its ``flush`` raises ``UnknownError('Future not done')`` while the
+    halves are still in flight.
+    """
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    left = timeout_s
+    while True:
+        try:
+            producer.flush(timeout=left)
+            return True
+        except KafkaTimeoutError:
+            return False
+        except UnknownError:
+            time.sleep(SPLIT_POLL_S)
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+
+
+def close_producer(producer: Any, timeout_s: float | None = None) -> None:
+    """Flush what the brokers take within ``timeout_s`` (``flush``), then stop the producer.
+
+    kafka-python's ``close`` raises out of its own flush (a split batch, or sends still
+    pending at the deadline) and leaves the sender thread running. Whatever was not
+    acknowledged by then was never committed by its stage (at-least-once), so it is read
+    again after a restart: the producer is stopped without it and the error is not raised.
+    """
+    if flush(producer, timeout_s):
+        with contextlib.suppress(KafkaError):  # what was sent after the flush: forced below
+            producer.close(timeout=timeout_s)
+            return
+    sender = getattr(producer, "_sender", None)  # what close() does past its timeout
+    if sender is not None:
+        sender.force_close()  # fails the pending sends' futures
+        sender.join(FORCED_CLOSE_S)
+    with contextlib.suppress(KafkaError):
+        producer.close(timeout=0)  # the rest of close(): metrics, serializers
 
 
 def acknowledged(producer: Any, futures: Sequence[Any], timeout_s: float) -> None:
@@ -204,7 +257,7 @@ def acknowledged(producer: Any, futures: Sequence[Any], timeout_s: float) -> Non
     ``flush`` returns once every send is done, failed or not: only the futures say which.
     A stage calls this before committing the offsets of what it sent (at-least-once).
     """
-    producer.flush(timeout=timeout_s)
+    flush(producer, timeout_s)
     failed = [future for future in futures if not future.succeeded()]
     if failed:
         first = failed[0].exception if failed[0].is_done else "not acknowledged in time"

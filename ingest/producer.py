@@ -8,7 +8,7 @@ from typing import Any
 from kafka.errors import KafkaError
 
 from finsent.config import KafkaSettings
-from finsent.kafka import make_producer
+from finsent.kafka import close_producer, flush, make_producer
 from finsent.schemas import RawItem, encode
 
 
@@ -24,7 +24,7 @@ class Pending:
         """Block until acknowledged; returns the ids, or raises KafkaError if any failed."""
         if not self.futures:
             return []
-        self.producer.flush(timeout=self.timeout_s)
+        flush(self.producer, self.timeout_s)
         acknowledged, failures = [], []
         for item_id, future in self.futures:
             try:
@@ -61,4 +61,4 @@ class ItemProducer:
 
     def close(self) -> None:
         """Flush and close."""
-        self.producer.close(timeout=self.timeout_s)
+        close_producer(self.producer, self.timeout_s)

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from finsent.config import KafkaSettings
-from finsent.kafka import make_producer
+from finsent.kafka import close_producer, make_producer
 from finsent.reader import read_last
 
 SNAPSHOT_VERSION = 1
@@ -49,4 +49,4 @@ class SnapshotStore:
 
     def close(self) -> None:
         """Flush and close the producer."""
-        self.producer.close()
+        close_producer(self.producer)

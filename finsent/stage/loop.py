@@ -41,6 +41,7 @@ from finsent.kafka import (
     AckedProducer,
     ConsumerClient,
     dead_letter,
+    flush,
     make_consumer,
     make_producer,
 )
@@ -315,7 +316,7 @@ class StageLoop(Generic[T]):
         outputs, self._outputs = self._outputs, []
         if not outputs:
             return
-        self.producer.producer.flush(timeout=self.options.ack_timeout_s)
+        flush(self.producer.producer, self.options.ack_timeout_s)
         refused = {
             id(future): (origin, topic, future.exception)
             for future, origin, topic in outputs

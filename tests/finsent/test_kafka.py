@@ -1,10 +1,12 @@
-"""finsent.kafka.acknowledged: a commit waits for every send's acknowledgement."""
+"""finsent.kafka.acknowledged and flush: a commit waits for every send's acknowledgement."""
+
+from itertools import pairwise
 
 import pytest
-from kafka.errors import KafkaError, MessageSizeTooLargeError
+from kafka.errors import KafkaError, MessageSizeTooLargeError, UnknownError
 from kafka.future import Future
 
-from finsent.kafka import AckedProducer, acknowledged
+from finsent.kafka import AckedProducer, acknowledged, flush
 
 
 class Flushed:
@@ -65,3 +67,29 @@ def test_acked_producer_checks_each_send_once() -> None:
     producer.send("t", value=b"4")
     producer.acknowledge(timeout_s=3)  # the refused send is not checked again
     assert inner.sent == [("t",)] * 4
+
+
+class Splitting(Flushed):
+    """kafka-python's flush while a refused batch is split: ``UnknownError`` a few times."""
+
+    def __init__(self, raises: int) -> None:
+        super().__init__()
+        self.raises = raises
+
+    def flush(self, timeout: float) -> None:
+        super().flush(timeout)
+        if self.raises:
+            self.raises -= 1
+            raise UnknownError("Future not done")
+
+
+def test_a_flush_woken_by_a_split_batch_waits_again_within_its_time() -> None:
+    producer = Splitting(raises=3)
+    assert flush(producer, timeout_s=5)
+    assert len(producer.flushes) == 4 and producer.flushes[0] == 5
+    assert all(0 < later <= earlier for earlier, later in pairwise(producer.flushes))
+
+
+def test_a_flush_that_keeps_being_woken_gives_up_at_its_deadline() -> None:
+    producer = Splitting(raises=10**9)
+    assert not flush(producer, timeout_s=0.2)

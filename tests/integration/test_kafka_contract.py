@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kafka.errors import MessageSizeTooLargeError
 
 from finsent.config import Settings
-from finsent.kafka import ensure_topics, make_consumer, make_producer
+from finsent.kafka import acknowledged, close_producer, ensure_topics, make_consumer, make_producer
 from finsent.schemas import (
     Alert,
     Prediction,
@@ -89,3 +93,39 @@ def test_contract_round_trip_through_a_topic(settings: Settings, unique: str) ->
     assert json.loads(errors[0].payload or b"{}")["schema_version"] == 99
     # A ScoredItem is a valid RawItem for a consumer that only needs the raw fields.
     assert isinstance(decode(RawItem, encode(sent[0])), RawItem)
+
+
+def split_batch(settings: Settings, topic: str, max_message_bytes: int) -> tuple[Any, list[Any]]:
+    """32 incompressible 200-byte sends in one batch to a topic that refuses the batch whole.
+
+    The brokers answer MESSAGE_TOO_LARGE, and kafka-python splits the batch in halves until
+    each fits (or a single record is still too large, then it fails).
+    """
+    ensure_topics(settings.kafka, [topic], {topic: {"max.message.bytes": str(max_message_bytes)}})
+    producer = make_producer(settings.kafka)
+    producer.partitions_for(topic)  # metadata first: the sends then share one batch
+    return producer, [producer.send(topic, value=os.urandom(200)) for _ in range(32)]
+
+
+def test_sends_acknowledged_after_their_batch_was_split_pass(
+    settings: Settings, unique: str
+) -> None:
+    # kafka-python's flush wakes on the old batch of a split, which never completes, and
+    # raised UnknownError('Future not done'): a round whose every send was acknowledged failed.
+    producer, futures = split_batch(settings, f"{unique}.fits", max_message_bytes=400)
+    try:
+        acknowledged(producer, futures, timeout_s=30)
+        assert all(future.succeeded() for future in futures)
+    finally:
+        close_producer(producer, timeout_s=30)
+
+
+def test_a_producer_closes_while_its_refused_batch_is_split(
+    settings: Settings, unique: str
+) -> None:
+    # kafka-python's close raised out of the same flush and left its sender thread running.
+    producer, futures = split_batch(settings, f"{unique}.small", max_message_bytes=100)
+    close_producer(producer, timeout_s=30)
+    assert not producer._sender.is_alive(), "the sender thread is stopped"
+    assert all(future.is_done for future in futures), "the flush waited out every split"
+    assert all(isinstance(future.exception, MessageSizeTooLargeError) for future in futures)

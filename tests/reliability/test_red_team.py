@@ -275,6 +275,9 @@ def evidence(
             time.sleep(5)  # time for any repeated dead letter to show
             stop_during_a_stuck_fetch(daemon, server, found)
             found.second = daemon.output
+        except AssertionError as error:
+            tail = daemon.output[-6000:]
+            raise AssertionError(f"{error}\n--- the daemon's last output ---\n{tail}") from error
         finally:
             if daemon.process.poll() is None:
                 daemon.process.kill()
