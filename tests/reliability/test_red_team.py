@@ -276,8 +276,9 @@ def evidence(
             stop_during_a_stuck_fetch(daemon, server, found)
             found.second = daemon.output
         except AssertionError as error:
-            tail = daemon.output[-6000:]
-            raise AssertionError(f"{error}\n--- the daemon's last output ---\n{tail}") from error
+            tail, code = daemon.output[-6000:], daemon.process.poll()
+            raise AssertionError(f"{error}\n--- the daemon (exit code {code}), its last output "
+                                 f"---\n{tail}") from error  # fmt: skip
         finally:
             if daemon.process.poll() is None:
                 daemon.process.kill()
